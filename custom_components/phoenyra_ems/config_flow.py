@@ -1,0 +1,342 @@
+"""Config flow of Phoenyra EMS: set up a site, tune it (options) and change its battery (reconfigure)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+)
+from homeassistant.util import slugify
+import voluptuous as vol
+
+from .const import (
+    CONF_ALLOW_GRID_CHARGING,
+    CONF_CAPACITY_KWH,
+    CONF_CHARGE_EFFICIENCY,
+    CONF_CONTROL_SECONDS,
+    CONF_DISCHARGE_EFFICIENCY,
+    CONF_EXPORT_MODE,
+    CONF_FEED_IN_CT_KWH,
+    CONF_GRID_FEE_CT_KWH,
+    CONF_MANUAL_STRATEGY,
+    CONF_MAX_CHARGE_KW,
+    CONF_MAX_DISCHARGE_KW,
+    CONF_MAX_EXPORT_KW,
+    CONF_MAX_IMPORT_KW,
+    CONF_MIN_PRICE_SPREAD,
+    CONF_MIN_PROFIT,
+    CONF_MODE,
+    CONF_OPTIMIZATION_MINUTES,
+    CONF_PEAK_PERCENTILE,
+    CONF_PEAK_REDUCTION,
+    CONF_PRICE_SOURCE,
+    CONF_SELECTION_MODE,
+    CONF_SITE_NAME,
+    CONF_SMOOTHING_WINDOW,
+    CONF_SOC_MAX,
+    CONF_SOC_MIN,
+    CONF_SWITCH_THRESHOLD,
+    CONF_TARGET_LOAD_FACTOR,
+    CONF_VAT_PCT,
+    DEFAULT_BATTERY,
+    DEFAULT_GRID,
+    DEFAULT_SITE_NAME,
+    DEFAULT_TARIFF,
+    DOMAIN,
+    EXPORT_FIXED,
+    EXPORT_SPOT,
+    MIN_CONTROL_SECONDS,
+    MODE_DEMO,
+    MODE_LIVE,
+    PRICE_SOURCE_AWATTAR_AT,
+    PRICE_SOURCE_AWATTAR_DE,
+    PRICE_SOURCE_DEMO,
+    SECTION_BATTERY,
+    SECTION_EMS,
+    SECTION_GRID,
+    SECTION_STRATEGIES,
+    SECTION_TARIFF,
+    SELECTION_AUTO,
+    SELECTION_MANUAL,
+)
+from .coordinator import PhoenyraConfigEntry, ems_options, site_config, strategy_options
+from .engine.model import InvalidInputError, Strategy
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# Which error each invalid engine input shows, on the field of the same name.
+_ERROR_FOR_FIELD = {
+    CONF_CAPACITY_KWH: "must_be_positive",
+    CONF_MAX_CHARGE_KW: "must_be_positive",
+    CONF_MAX_DISCHARGE_KW: "must_be_positive",
+    CONF_MAX_IMPORT_KW: "must_be_positive",
+    CONF_MAX_EXPORT_KW: "must_be_positive",
+    CONF_CHARGE_EFFICIENCY: "invalid_efficiency",
+    CONF_DISCHARGE_EFFICIENCY: "invalid_efficiency",
+    CONF_SOC_MIN: "invalid_soc_window",
+}
+
+
+def _number(
+    minimum: float, maximum: float, step: float, unit: str | None = None
+) -> NumberSelector:
+    config = NumberSelectorConfig(
+        min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX
+    )
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+def _choice(options: list[str], key: str) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=options, translation_key=key, mode=SelectSelectorMode.DROPDOWN
+        )
+    )
+
+
+def _site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    """Battery, grid and tariff sections, filled with ``values`` (an entry's data or defaults)."""
+    battery = {**DEFAULT_BATTERY, **values.get(SECTION_BATTERY, {})}
+    grid = {**DEFAULT_GRID, **values.get(SECTION_GRID, {})}
+    tariff = {**DEFAULT_TARIFF, **values.get(SECTION_TARIFF, {})}
+    return {
+        vol.Required(SECTION_BATTERY): section(
+            vol.Schema(
+                {
+                    vol.Required(
+                        CONF_CAPACITY_KWH, default=battery[CONF_CAPACITY_KWH]
+                    ): _number(0, 100000, 0.1, "kWh"),
+                    vol.Required(
+                        CONF_MAX_CHARGE_KW, default=battery[CONF_MAX_CHARGE_KW]
+                    ): _number(0, 100000, 0.1, "kW"),
+                    vol.Required(
+                        CONF_MAX_DISCHARGE_KW, default=battery[CONF_MAX_DISCHARGE_KW]
+                    ): _number(0, 100000, 0.1, "kW"),
+                    vol.Required(
+                        CONF_CHARGE_EFFICIENCY, default=battery[CONF_CHARGE_EFFICIENCY]
+                    ): _number(0, 1, 0.01),
+                    vol.Required(
+                        CONF_DISCHARGE_EFFICIENCY,
+                        default=battery[CONF_DISCHARGE_EFFICIENCY],
+                    ): _number(0, 1, 0.01),
+                    vol.Required(CONF_SOC_MIN, default=battery[CONF_SOC_MIN]): _number(
+                        0, 100, 1, "%"
+                    ),
+                    vol.Required(CONF_SOC_MAX, default=battery[CONF_SOC_MAX]): _number(
+                        0, 100, 1, "%"
+                    ),
+                }
+            ),
+            {"collapsed": False},
+        ),
+        vol.Required(SECTION_GRID): section(
+            vol.Schema(
+                {
+                    vol.Required(
+                        CONF_MAX_IMPORT_KW, default=grid[CONF_MAX_IMPORT_KW]
+                    ): _number(0, 100000, 0.1, "kW"),
+                    vol.Required(
+                        CONF_MAX_EXPORT_KW, default=grid[CONF_MAX_EXPORT_KW]
+                    ): _number(0, 100000, 0.1, "kW"),
+                }
+            ),
+            {"collapsed": False},
+        ),
+        vol.Required(SECTION_TARIFF): section(
+            vol.Schema(
+                {
+                    vol.Required(
+                        CONF_PRICE_SOURCE, default=tariff[CONF_PRICE_SOURCE]
+                    ): _choice(
+                        [
+                            PRICE_SOURCE_DEMO,
+                            PRICE_SOURCE_AWATTAR_AT,
+                            PRICE_SOURCE_AWATTAR_DE,
+                        ],
+                        CONF_PRICE_SOURCE,
+                    ),
+                    vol.Required(CONF_VAT_PCT, default=tariff[CONF_VAT_PCT]): _number(
+                        0, 100, 0.1, "%"
+                    ),
+                    vol.Required(
+                        CONF_GRID_FEE_CT_KWH, default=tariff[CONF_GRID_FEE_CT_KWH]
+                    ): _number(0, 1000, 0.01, "ct/kWh"),
+                    vol.Required(
+                        CONF_EXPORT_MODE, default=tariff[CONF_EXPORT_MODE]
+                    ): _choice([EXPORT_SPOT, EXPORT_FIXED], CONF_EXPORT_MODE),
+                    vol.Required(
+                        CONF_FEED_IN_CT_KWH, default=tariff[CONF_FEED_IN_CT_KWH]
+                    ): _number(0, 1000, 0.01, "ct/kWh"),
+                }
+            ),
+            {"collapsed": False},
+        ),
+    }
+
+
+def validate_site(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Field errors of a site's data; the engine's own checks decide what is valid."""
+    errors: dict[str, str] = {}
+    if user_input.get(CONF_MODE, MODE_DEMO) == MODE_LIVE:
+        # Device sources (entities, MQTT, Modbus) are not part of this version yet.
+        errors[CONF_MODE] = "live_unavailable"
+    if user_input[SECTION_TARIFF][CONF_PRICE_SOURCE] != PRICE_SOURCE_DEMO:
+        errors[CONF_PRICE_SOURCE] = "price_source_unavailable"
+    try:
+        site_config(user_input)
+    except InvalidInputError as err:
+        errors[err.field] = _ERROR_FOR_FIELD[err.field]
+    return errors
+
+
+class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Sets up one site (one battery) per entry."""
+
+    VERSION = 1
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the site, its battery, grid connection and tariff."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            await self.async_set_unique_id(slugify(user_input[CONF_SITE_NAME]))
+            self._abort_if_unique_id_configured()
+            if not (errors := validate_site(user_input)):
+                return self.async_create_entry(
+                    title=user_input[CONF_SITE_NAME], data=user_input
+                )
+        values = user_input or {}
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_SITE_NAME,
+                    default=values.get(CONF_SITE_NAME, DEFAULT_SITE_NAME),
+                ): TextSelector(),
+                vol.Required(
+                    CONF_MODE, default=values.get(CONF_MODE, MODE_DEMO)
+                ): _choice([MODE_DEMO, MODE_LIVE], CONF_MODE),
+                **_site_schema(values),
+            }
+        )
+        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the battery, grid connection or tariff of an existing site."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **user_input}
+            if not (errors := validate_site(data)):
+                return self.async_update_reload_and_abort(entry, data=data)
+        schema = vol.Schema(_site_schema(user_input or entry.data))
+        return self.async_show_form(
+            step_id="reconfigure", data_schema=schema, errors=errors
+        )
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(
+        config_entry: PhoenyraConfigEntry,
+    ) -> PhoenyraOptionsFlow:
+        """Tune the EMS of a site."""
+        return PhoenyraOptionsFlow()
+
+
+class PhoenyraOptionsFlow(OptionsFlow):
+    """EMS intervals and strategy settings."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show and store the options."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        ems = ems_options(self.config_entry.options)
+        strategies = strategy_options(self.config_entry.options)
+        schema = vol.Schema(
+            {
+                vol.Required(SECTION_EMS): section(
+                    vol.Schema(
+                        {
+                            vol.Required(
+                                CONF_OPTIMIZATION_MINUTES,
+                                default=ems[CONF_OPTIMIZATION_MINUTES],
+                            ): _number(1, 60, 1, "min"),
+                            vol.Required(
+                                CONF_CONTROL_SECONDS, default=ems[CONF_CONTROL_SECONDS]
+                            ): _number(MIN_CONTROL_SECONDS, 300, 1, "s"),
+                        }
+                    ),
+                    {"collapsed": False},
+                ),
+                vol.Required(SECTION_STRATEGIES): section(
+                    vol.Schema(
+                        {
+                            vol.Required(
+                                CONF_SELECTION_MODE,
+                                default=strategies[CONF_SELECTION_MODE],
+                            ): _choice(
+                                [SELECTION_AUTO, SELECTION_MANUAL], CONF_SELECTION_MODE
+                            ),
+                            vol.Required(
+                                CONF_MANUAL_STRATEGY,
+                                default=strategies[CONF_MANUAL_STRATEGY],
+                            ): _choice(
+                                [strategy.value for strategy in Strategy],
+                                CONF_MANUAL_STRATEGY,
+                            ),
+                            vol.Required(
+                                CONF_SWITCH_THRESHOLD,
+                                default=strategies[CONF_SWITCH_THRESHOLD],
+                            ): _number(0, 1, 0.01),
+                            vol.Required(
+                                CONF_MIN_PRICE_SPREAD,
+                                default=strategies[CONF_MIN_PRICE_SPREAD],
+                            ): _number(0, 1000, 0.1, "EUR/MWh"),
+                            vol.Required(
+                                CONF_MIN_PROFIT, default=strategies[CONF_MIN_PROFIT]
+                            ): _number(0, 1000, 0.01, "EUR"),
+                            vol.Required(
+                                CONF_PEAK_PERCENTILE,
+                                default=strategies[CONF_PEAK_PERCENTILE],
+                            ): _number(0, 100, 1, "%"),
+                            vol.Required(
+                                CONF_PEAK_REDUCTION,
+                                default=strategies[CONF_PEAK_REDUCTION],
+                            ): _number(0, 100, 1, "%"),
+                            vol.Required(
+                                CONF_SMOOTHING_WINDOW,
+                                default=strategies[CONF_SMOOTHING_WINDOW],
+                            ): _number(1, 96, 1),
+                            vol.Required(
+                                CONF_TARGET_LOAD_FACTOR,
+                                default=strategies[CONF_TARGET_LOAD_FACTOR],
+                            ): _number(0, 1, 0.01),
+                            vol.Required(
+                                CONF_ALLOW_GRID_CHARGING,
+                                default=strategies[CONF_ALLOW_GRID_CHARGING],
+                            ): BooleanSelector(),
+                        }
+                    ),
+                    {"collapsed": False},
+                ),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)

@@ -1,0 +1,102 @@
+"""Constants of the Phoenyra EMS integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "phoenyra_ems"
+LOGGER = logging.getLogger(__package__)
+
+# Entry data: what identifies and describes the site (user step, reconfigure).
+CONF_SITE_NAME: Final = "site_name"
+CONF_MODE: Final = "mode"
+MODE_DEMO: Final = "demo"
+MODE_LIVE: Final = "live"
+
+SECTION_BATTERY: Final = "battery"
+CONF_CAPACITY_KWH: Final = "capacity_kwh"
+CONF_MAX_CHARGE_KW: Final = "max_charge_kw"
+CONF_MAX_DISCHARGE_KW: Final = "max_discharge_kw"
+CONF_CHARGE_EFFICIENCY: Final = "charge_efficiency"
+CONF_DISCHARGE_EFFICIENCY: Final = "discharge_efficiency"
+CONF_SOC_MIN: Final = "soc_min_pct"
+CONF_SOC_MAX: Final = "soc_max_pct"
+
+SECTION_GRID: Final = "grid"
+CONF_MAX_IMPORT_KW: Final = "max_import_kw"
+CONF_MAX_EXPORT_KW: Final = "max_export_kw"
+
+SECTION_TARIFF: Final = "tariff"
+CONF_PRICE_SOURCE: Final = "price_source"
+PRICE_SOURCE_DEMO: Final = "demo"
+PRICE_SOURCE_AWATTAR_AT: Final = "awattar_at"
+PRICE_SOURCE_AWATTAR_DE: Final = "awattar_de"
+CONF_VAT_PCT: Final = "vat_pct"
+CONF_GRID_FEE_CT_KWH: Final = "grid_fee_ct_kwh"
+CONF_EXPORT_MODE: Final = "export_mode"
+EXPORT_SPOT: Final = "spot"
+EXPORT_FIXED: Final = "fixed"
+CONF_FEED_IN_CT_KWH: Final = "feed_in_ct_kwh"
+
+# Entry options: what tunes the EMS (options flow).
+SECTION_EMS: Final = "ems"
+CONF_OPTIMIZATION_MINUTES: Final = "optimization_interval_minutes"
+CONF_CONTROL_SECONDS: Final = "control_interval_seconds"
+
+SECTION_STRATEGIES: Final = "strategies"
+CONF_SELECTION_MODE: Final = "selection_mode"
+SELECTION_AUTO: Final = "auto"
+SELECTION_MANUAL: Final = "manual"
+CONF_MANUAL_STRATEGY: Final = "manual_strategy"
+CONF_SWITCH_THRESHOLD: Final = "switch_threshold"
+CONF_MIN_PRICE_SPREAD: Final = "arbitrage_min_price_spread_eur_mwh"
+CONF_MIN_PROFIT: Final = "arbitrage_min_profit_eur"
+CONF_PEAK_PERCENTILE: Final = "peak_threshold_percentile"
+CONF_PEAK_REDUCTION: Final = "peak_target_reduction_pct"
+CONF_SMOOTHING_WINDOW: Final = "load_balancing_smoothing_window"
+CONF_TARGET_LOAD_FACTOR: Final = "load_balancing_target_load_factor"
+CONF_ALLOW_GRID_CHARGING: Final = "self_consumption_allow_grid_charging"
+
+DEFAULT_SITE_NAME: Final = "Home battery"
+DEFAULT_BATTERY: Final = {
+    CONF_CAPACITY_KWH: 10.0,
+    CONF_MAX_CHARGE_KW: 5.0,
+    CONF_MAX_DISCHARGE_KW: 5.0,
+    CONF_CHARGE_EFFICIENCY: 0.95,
+    CONF_DISCHARGE_EFFICIENCY: 0.95,
+    CONF_SOC_MIN: 10.0,
+    CONF_SOC_MAX: 90.0,
+}
+DEFAULT_GRID: Final = {CONF_MAX_IMPORT_KW: 17.0, CONF_MAX_EXPORT_KW: 10.0}
+DEFAULT_TARIFF: Final = {
+    CONF_PRICE_SOURCE: PRICE_SOURCE_DEMO,
+    CONF_VAT_PCT: 20.0,
+    CONF_GRID_FEE_CT_KWH: 10.0,
+    CONF_EXPORT_MODE: EXPORT_SPOT,
+    CONF_FEED_IN_CT_KWH: 8.0,
+}
+DEFAULT_EMS: Final = {CONF_OPTIMIZATION_MINUTES: 15, CONF_CONTROL_SECONDS: 5}
+MIN_CONTROL_SECONDS: Final = 2
+DEFAULT_STRATEGIES: Final = {
+    CONF_SELECTION_MODE: SELECTION_AUTO,
+    CONF_MANUAL_STRATEGY: "arbitrage",
+    CONF_SWITCH_THRESHOLD: 0.15,
+    CONF_MIN_PRICE_SPREAD: 20.0,
+    CONF_MIN_PROFIT: 0.0,
+    CONF_PEAK_PERCENTILE: 75.0,
+    CONF_PEAK_REDUCTION: 20.0,
+    CONF_SMOOTHING_WINDOW: 3,
+    CONF_TARGET_LOAD_FACTOR: 0.8,
+    CONF_ALLOW_GRID_CHARGING: False,
+}
+
+PLAN_SLOT_MINUTES: Final = 15
+ATTRIBUTION: Final = (
+    "Demo data: aWATTar day-ahead prices (AT), EMHASS household load and PV"
+)
+EXPECTED_PROFIT_HOURS: Final = 24.0
+DEFAULT_OPTIMIZATION_INTERVAL: Final = timedelta(
+    minutes=DEFAULT_EMS[CONF_OPTIMIZATION_MINUTES]
+)

@@ -1,0 +1,283 @@
+"""The EMS coordinator: plans the battery each optimization interval and drives it each control interval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+import numpy as np
+
+from .const import (
+    CONF_CAPACITY_KWH,
+    CONF_CHARGE_EFFICIENCY,
+    CONF_CONTROL_SECONDS,
+    CONF_DISCHARGE_EFFICIENCY,
+    CONF_EXPORT_MODE,
+    CONF_FEED_IN_CT_KWH,
+    CONF_GRID_FEE_CT_KWH,
+    CONF_MANUAL_STRATEGY,
+    CONF_MAX_CHARGE_KW,
+    CONF_MAX_DISCHARGE_KW,
+    CONF_MAX_EXPORT_KW,
+    CONF_MAX_IMPORT_KW,
+    CONF_OPTIMIZATION_MINUTES,
+    CONF_SELECTION_MODE,
+    CONF_SOC_MAX,
+    CONF_SOC_MIN,
+    CONF_VAT_PCT,
+    DEFAULT_EMS,
+    DEFAULT_STRATEGIES,
+    DOMAIN,
+    EXPORT_SPOT,
+    LOGGER,
+    PLAN_SLOT_MINUTES,
+    SECTION_BATTERY,
+    SECTION_EMS,
+    SECTION_GRID,
+    SECTION_STRATEGIES,
+    SECTION_TARIFF,
+    SELECTION_AUTO,
+    SELECTION_MANUAL,
+)
+from .engine.model import (
+    Battery,
+    Grid,
+    InvalidInputError,
+    Measurement,
+    Plan,
+    PlanningProblem,
+    Strategy,
+    Tariff,
+)
+from .engine.optimizer import SolverError, solve_highs
+from .engine.simulator import DemoSite, SiteSeries, slot_start
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+type PhoenyraConfigEntry = ConfigEntry[PhoenyraData]
+
+STRATEGY_AUTO = "auto"
+
+
+@dataclass(slots=True)
+class PhoenyraData:
+    """What a running entry holds."""
+
+    ems: EmsCoordinator
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    """The engine's view of a config entry."""
+
+    battery: Battery
+    grid: Grid
+    tariff: Tariff
+
+
+def site_config(data: Mapping[str, Any]) -> SiteConfig:
+    """Convert an entry's data to engine types (raises InvalidInputError on impossible values)."""
+    battery = data[SECTION_BATTERY]
+    grid = data[SECTION_GRID]
+    tariff = data[SECTION_TARIFF]
+    return SiteConfig(
+        battery=Battery(
+            capacity_kwh=battery[CONF_CAPACITY_KWH],
+            max_charge_kw=battery[CONF_MAX_CHARGE_KW],
+            max_discharge_kw=battery[CONF_MAX_DISCHARGE_KW],
+            charge_efficiency=battery[CONF_CHARGE_EFFICIENCY],
+            discharge_efficiency=battery[CONF_DISCHARGE_EFFICIENCY],
+            soc_min_pct=battery[CONF_SOC_MIN],
+            soc_max_pct=battery[CONF_SOC_MAX],
+        ),
+        grid=Grid(
+            max_import_kw=grid[CONF_MAX_IMPORT_KW],
+            max_export_kw=grid[CONF_MAX_EXPORT_KW],
+        ),
+        tariff=Tariff(
+            vat_pct=tariff[CONF_VAT_PCT],
+            grid_fee_eur_kwh=tariff[CONF_GRID_FEE_CT_KWH] / 100,
+            export_at_spot=tariff[CONF_EXPORT_MODE] == EXPORT_SPOT,
+            feed_in_eur_kwh=tariff[CONF_FEED_IN_CT_KWH] / 100,
+        ),
+    )
+
+
+def ems_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the entry's EMS options, with defaults for what was never set."""
+    return {**DEFAULT_EMS, **options.get(SECTION_EMS, {})}
+
+
+def strategy_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the entry's strategy options, with defaults for what was never set."""
+    return {**DEFAULT_STRATEGIES, **options.get(SECTION_STRATEGIES, {})}
+
+
+def strategy_choice(options: Mapping[str, Any]) -> str:
+    """Return the strategy the options ask for: ``auto`` or one strategy."""
+    strategies = strategy_options(options)
+    if strategies[CONF_SELECTION_MODE] == SELECTION_AUTO:
+        return STRATEGY_AUTO
+    return str(strategies[CONF_MANUAL_STRATEGY])
+
+
+def _without_choice(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options minus the strategy choice, which applies without a reload."""
+    strategies = {
+        key: value
+        for key, value in strategy_options(options).items()
+        if key not in (CONF_SELECTION_MODE, CONF_MANUAL_STRATEGY)
+    }
+    return {**options, SECTION_STRATEGIES: strategies}
+
+
+class EmsCoordinator(DataUpdateCoordinator[Plan]):
+    """Plans the site's battery (data = the current plan) and runs the control loop."""
+
+    config_entry: PhoenyraConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: PhoenyraConfigEntry, series: SiteSeries
+    ) -> None:
+        """Set up the coordinator for a site; ``series`` holds the demo site's data."""
+        ems = ems_options(entry.options)
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title}",
+            update_interval=timedelta(minutes=ems[CONF_OPTIMIZATION_MINUTES]),
+        )
+        self.site = site_config(entry.data)
+        self.series = series
+        self.demo = DemoSite(series, self.site.battery)
+        self.control_interval = timedelta(seconds=ems[CONF_CONTROL_SECONDS])
+        self.strategy_choice = strategy_choice(entry.options)
+        self._options_at_setup = dict(entry.options)
+        self.enabled = True
+        self.setpoint_kw = 0.0
+        self.measurement: Measurement = self.demo.step(dt_util.now(), 0.0)
+        self._unsub_control: CALLBACK_TYPE | None = None
+
+    @property
+    def active_strategy(self) -> Strategy:
+        """The strategy the current plan follows."""
+        if self.strategy_choice == STRATEGY_AUTO:
+            # Automatic selection among the four strategies arrives with the full optimizer;
+            # until then the arbitrage program is the one that is planned.
+            return Strategy.ARBITRAGE
+        return Strategy(self.strategy_choice)
+
+    @property
+    def current_price_eur_kwh(self) -> float:
+        """Retail import price now (spot + grid fee, with VAT)."""
+        spot, _, _ = self.series.at(dt_util.as_local(self.measurement.time))
+        return float(self.site.tariff.import_price(np.array([spot]))[0])
+
+    def expected_profit_eur(self, hours: float) -> float | None:
+        """Return the current plan's saving against no battery over the next ``hours``."""
+        if self.data is None or not self.last_update_success:
+            return None
+        return round(self.data.expected_profit_eur(hours), 4)
+
+    async def _async_update_data(self) -> Plan:
+        now = dt_util.now()
+        start = slot_start(now, PLAN_SLOT_MINUTES)
+        # Day-ahead prices are known up to the end of tomorrow: plan up to there.
+        horizon_end = dt_util.start_of_local_day(now) + timedelta(days=2)
+        slots = int((horizon_end - start) / timedelta(minutes=PLAN_SLOT_MINUTES))
+        spot, load, pv = self.series.window(start, slots, PLAN_SLOT_MINUTES)
+        try:
+            problem = PlanningProblem(
+                start=start,
+                slot_minutes=PLAN_SLOT_MINUTES,
+                spot_eur_kwh=spot,
+                load_kw=load,
+                pv_kw=pv,
+                soc_pct=self.measurement.soc_pct,
+                battery=self.site.battery,
+                grid=self.site.grid,
+                tariff=self.site.tariff,
+                strategy=self.active_strategy,
+            )
+            return await self.hass.async_add_executor_job(solve_highs, problem)
+        except (InvalidInputError, SolverError) as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="optimization_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+
+    @callback
+    def async_start_control(self) -> None:
+        """Start the control loop (stopped with the entry)."""
+        self._unsub_control = async_track_time_interval(
+            self.hass,
+            self._async_control_tick,
+            self.control_interval,
+            name=f"{DOMAIN} control",
+        )
+        self.config_entry.async_on_unload(self._async_stop_control)
+
+    @callback
+    def _async_stop_control(self) -> None:
+        if self._unsub_control is not None:
+            self._unsub_control()
+            self._unsub_control = None
+
+    def current_setpoint_kw(self, now: datetime) -> float:
+        """Battery power the plan asks for now; idle when disabled or without a valid plan."""
+        if not self.enabled or self.data is None or not self.last_update_success:
+            return 0.0
+        index = self.data.slot_index(now)
+        return 0.0 if index is None else float(self.data.battery_kw[index])
+
+    @callback
+    def _async_control_tick(self, _now: datetime | None = None) -> None:
+        now = dt_util.now()
+        self.setpoint_kw = self.current_setpoint_kw(now)
+        self.measurement = self.demo.step(now, self.setpoint_kw)
+        self.async_update_listeners()
+
+    async def async_set_strategy(self, choice: str) -> None:
+        """Follow ``choice`` (a strategy or auto): stored in the entry's options, applied by its listener."""
+        strategies = strategy_options(self.config_entry.options)
+        if choice == STRATEGY_AUTO:
+            strategies[CONF_SELECTION_MODE] = SELECTION_AUTO
+        else:
+            strategies[CONF_SELECTION_MODE] = SELECTION_MANUAL
+            strategies[CONF_MANUAL_STRATEGY] = Strategy(choice).value
+        self.hass.config_entries.async_update_entry(
+            self.config_entry,
+            options={**self.config_entry.options, SECTION_STRATEGIES: strategies},
+        )
+
+    async def async_options_updated(self, options: Mapping[str, Any]) -> bool:
+        """Apply new options; returns False when they need the entry reloaded instead.
+
+        The strategy choice applies at once with a re-plan; everything else rebuilds the site.
+        """
+        if _without_choice(options) != self._tuning:
+            return False
+        choice = strategy_choice(options)
+        if choice != self.strategy_choice:
+            self.strategy_choice = choice
+            self.async_update_listeners()
+            await self.async_request_refresh()
+        return True
+
+    @property
+    def _tuning(self) -> dict[str, Any]:
+        return _without_choice(self._options_at_setup)
+
+    async def async_set_enabled(self, enabled: bool) -> None:
+        """Switch the EMS on or off; off holds the battery idle."""
+        self.enabled = enabled
+        self._async_control_tick()

@@ -1,0 +1,247 @@
+"""Plain data types of the planning model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+type FloatArray = npt.NDArray[np.float64]
+
+
+class Strategy(StrEnum):
+    """The operating strategies of the EMS."""
+
+    ARBITRAGE = "arbitrage"
+    PEAK_SHAVING = "peak_shaving"
+    SELF_CONSUMPTION = "self_consumption"
+    LOAD_BALANCING = "load_balancing"
+
+
+class InvalidInputError(ValueError):
+    """An input of the planning problem is missing, not a number or out of range.
+
+    ``field`` names the offending input so that the user can be told which one.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        """Describe what is wrong with ``field``."""
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Battery:
+    """The battery's usable energy, power limits, efficiencies and state-of-charge window."""
+
+    capacity_kwh: float
+    max_charge_kw: float
+    max_discharge_kw: float
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    soc_min_pct: float = 10.0
+    soc_max_pct: float = 90.0
+    # Fraction of the stored energy lost per hour while idle (lithium cells: ~2-3 % a month).
+    self_discharge_per_h: float = 0.00004
+
+    def __post_init__(self) -> None:
+        """Reject impossible values."""
+        _require(self.capacity_kwh > 0, "capacity_kwh", "must be greater than 0")
+        _require(self.max_charge_kw > 0, "max_charge_kw", "must be greater than 0")
+        _require(
+            self.max_discharge_kw > 0, "max_discharge_kw", "must be greater than 0"
+        )
+        for name in ("charge_efficiency", "discharge_efficiency"):
+            value = getattr(self, name)
+            _require(0 < value <= 1, name, "must be greater than 0 and at most 1")
+        _require(
+            0 <= self.soc_min_pct < self.soc_max_pct <= 100,
+            "soc_min_pct",
+            "requires 0 <= soc_min_pct < soc_max_pct <= 100",
+        )
+        _require(
+            0 <= self.self_discharge_per_h < 1,
+            "self_discharge_per_h",
+            "must be in [0, 1)",
+        )
+
+    @property
+    def energy_min_kwh(self) -> float:
+        """Lowest stored energy the window allows."""
+        return self.capacity_kwh * self.soc_min_pct / 100
+
+    @property
+    def energy_max_kwh(self) -> float:
+        """Highest stored energy the window allows."""
+        return self.capacity_kwh * self.soc_max_pct / 100
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Grid:
+    """Limits of the grid connection."""
+
+    max_import_kw: float
+    max_export_kw: float
+
+    def __post_init__(self) -> None:
+        """Reject impossible values."""
+        _require(self.max_import_kw > 0, "max_import_kw", "must be greater than 0")
+        _require(self.max_export_kw > 0, "max_export_kw", "must be greater than 0")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Tariff:
+    """How the site pays for imported energy and is paid for exported energy.
+
+    import price = (spot + grid fee) x (1 + VAT); export price = spot, or a fixed feed-in tariff.
+    """
+
+    vat_pct: float = 20.0
+    grid_fee_eur_kwh: float = 0.10
+    export_at_spot: bool = True
+    feed_in_eur_kwh: float = 0.08
+
+    def import_price(self, spot_eur_kwh: FloatArray) -> FloatArray:
+        """Retail import price per slot in EUR/kWh."""
+        return (spot_eur_kwh + self.grid_fee_eur_kwh) * (1 + self.vat_pct / 100)
+
+    def export_price(self, spot_eur_kwh: FloatArray) -> FloatArray:
+        """Export remuneration per slot in EUR/kWh."""
+        if self.export_at_spot:
+            return spot_eur_kwh.copy()
+        return np.full_like(spot_eur_kwh, self.feed_in_eur_kwh)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanningProblem:
+    """Everything the optimizer needs for one plan.
+
+    Series have one value per slot; powers are mean kW over the slot.
+    """
+
+    start: datetime
+    slot_minutes: int
+    spot_eur_kwh: FloatArray
+    load_kw: FloatArray
+    pv_kw: FloatArray
+    soc_pct: float
+    battery: Battery
+    grid: Grid
+    tariff: Tariff
+    strategy: Strategy = Strategy.ARBITRAGE
+    # Cost of wear per kWh that passes through the battery (charged plus discharged).
+    degradation_eur_kwh: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Reject impossible values."""
+        _require(self.slot_minutes > 0, "slot_minutes", "must be greater than 0")
+        lengths = {len(self.spot_eur_kwh), len(self.load_kw), len(self.pv_kw)}
+        _require(
+            len(lengths) == 1,
+            "series",
+            f"price, load and PV lengths differ: {sorted(lengths)}",
+        )
+        _require(len(self.spot_eur_kwh) > 0, "series", "at least one slot is needed")
+        for name in ("spot_eur_kwh", "load_kw", "pv_kw"):
+            series = getattr(self, name)
+            bad = np.flatnonzero(~np.isfinite(series))
+            _require(
+                bad.size == 0,
+                name,
+                f"not a number at slot {int(bad[0]) if bad.size else 0}",
+            )
+        _require(bool(np.all(self.load_kw >= 0)), "load_kw", "must not be negative")
+        _require(bool(np.all(self.pv_kw >= 0)), "pv_kw", "must not be negative")
+        _require(bool(np.isfinite(self.soc_pct)), "soc_pct", "is not a number")
+        _require(0 <= self.soc_pct <= 100, "soc_pct", "must be between 0 and 100")
+        _require(
+            self.degradation_eur_kwh >= 0, "degradation_eur_kwh", "must not be negative"
+        )
+
+    @property
+    def slots(self) -> int:
+        """Number of slots in the horizon."""
+        return len(self.spot_eur_kwh)
+
+    @property
+    def slot_hours(self) -> float:
+        """Length of one slot in hours."""
+        return self.slot_minutes / 60
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Plan:
+    """A battery schedule and what it costs, one value per slot.
+
+    ``soc_pct`` is the state of charge at the end of each slot.
+    """
+
+    start: datetime
+    slot_minutes: int
+    strategy: Strategy
+    engine: str
+    status: str
+    solve_ms: float
+    initial_soc_pct: float
+    capacity_kwh: float
+    battery_kw: FloatArray
+    soc_pct: FloatArray
+    grid_import_kw: FloatArray
+    grid_export_kw: FloatArray
+    pv_curtailed_kw: FloatArray
+    import_price_eur_kwh: FloatArray
+    export_price_eur_kwh: FloatArray
+    cost_eur: FloatArray
+    baseline_cost_eur: FloatArray
+    # Marginal value of one more kWh stored at the end of each slot (EUR/kWh).
+    stored_energy_value_eur_kwh: FloatArray
+    terminal_value_eur_kwh: float
+
+    @property
+    def slots(self) -> int:
+        """Number of slots in the plan."""
+        return len(self.battery_kw)
+
+    def slot_index(self, when: datetime) -> int | None:
+        """Index of the slot that contains ``when``, or None outside the plan."""
+        offset_min = (when - self.start).total_seconds() / 60
+        index = int(offset_min // self.slot_minutes)
+        return index if 0 <= index < self.slots else None
+
+    def expected_profit_eur(self, hours: float = 24.0) -> float:
+        """Return the saving against the same site without battery over the first ``hours``.
+
+        Energy left in the battery at the end of that window counts at the plan's terminal
+        value, so charging late in the window is not reported as a loss.
+        """
+        n = max(1, min(self.slots, round(hours * 60 / self.slot_minutes)))
+        saving = float(self.baseline_cost_eur[:n].sum() - self.cost_eur[:n].sum())
+        stored_kwh = (
+            (float(self.soc_pct[n - 1]) - self.initial_soc_pct)
+            / 100
+            * self.capacity_kwh
+        )
+        return saving + stored_kwh * self.terminal_value_eur_kwh
+
+
+def _require(condition: bool, name: str, message: str) -> None:
+    if not condition:
+        raise InvalidInputError(name, message)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Measurement:
+    """What the site measures at one moment (powers in kW, sign conventions of the package)."""
+
+    time: datetime
+    soc_pct: float
+    battery_kw: float
+    grid_kw: float
+    pv_kw: float
+    load_kw: float

@@ -1,0 +1,158 @@
+"""Sensors of Phoenyra EMS: measurements, price, plan results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import PERCENTAGE, UnitOfPower
+
+from .const import EXPECTED_PROFIT_HOURS
+from .engine.model import Strategy
+from .entity import PhoenyraEntity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+    from homeassistant.helpers.typing import StateType
+
+    from .coordinator import EmsCoordinator, PhoenyraConfigEntry
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhoenyraSensorEntityDescription(SensorEntityDescription):
+    """A sensor and how it reads its value from the coordinator."""
+
+    value_fn: Callable[[EmsCoordinator], StateType]
+    # Plan results are unavailable while there is no valid plan; measurements never depend on it.
+    needs_plan: bool = False
+
+
+SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
+    PhoenyraSensorEntityDescription(
+        key="state_of_charge",
+        translation_key="state_of_charge",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda c: round(c.measurement.soc_pct, 3),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="battery_power",
+        translation_key="battery_power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(c.measurement.battery_kw, 4),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="battery_setpoint",
+        translation_key="battery_setpoint",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(c.setpoint_kw, 4),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="grid_power",
+        translation_key="grid_power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(c.measurement.grid_kw, 4),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="pv_power",
+        translation_key="pv_power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(c.measurement.pv_kw, 4),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="load_power",
+        translation_key="load_power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(c.measurement.load_kw, 4),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="current_price",
+        translation_key="current_price",
+        native_unit_of_measurement="EUR/kWh",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=4,
+        value_fn=lambda c: round(c.current_price_eur_kwh, 5),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="expected_profit",
+        translation_key="expected_profit",
+        device_class=SensorDeviceClass.MONETARY,
+        native_unit_of_measurement="EUR",
+        suggested_display_precision=2,
+        needs_plan=True,
+        value_fn=lambda c: c.expected_profit_eur(EXPECTED_PROFIT_HOURS),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="active_strategy",
+        translation_key="active_strategy",
+        device_class=SensorDeviceClass.ENUM,
+        options=[strategy.value for strategy in Strategy],
+        value_fn=lambda c: c.active_strategy.value,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PhoenyraConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the site's sensors."""
+    coordinator = entry.runtime_data.ems
+    async_add_entities(
+        PhoenyraSensor(coordinator, description) for description in SENSORS
+    )
+
+
+class PhoenyraSensor(PhoenyraEntity, SensorEntity):
+    """A sensor of the site's EMS."""
+
+    entity_description: PhoenyraSensorEntityDescription
+
+    def __init__(
+        self, coordinator: EmsCoordinator, description: PhoenyraSensorEntityDescription
+    ) -> None:
+        """Create the sensor described by ``description``."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Measurements are always there; plan results only with a valid plan."""
+        return (
+            not self.entity_description.needs_plan
+            or self.coordinator.last_update_success
+        )
+
+    @property
+    def native_value(self) -> StateType:
+        """The sensor's value now."""
+        return self.entity_description.value_fn(self.coordinator)

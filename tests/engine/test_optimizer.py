@@ -1,0 +1,220 @@
+"""The planning LP: limits kept, sensible decisions, clear errors, never infeasible."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from custom_components.phoenyra_ems.engine.model import (
+    Battery,
+    Grid,
+    InvalidInputError,
+    PlanningProblem,
+    Tariff,
+)
+from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.simulator import SiteSeries
+
+START = datetime(2026, 5, 12, tzinfo=UTC)
+BATTERY = Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5)
+GRID = Grid(max_import_kw=17, max_export_kw=10)
+TOL = 1e-6
+
+
+def problem(
+    spot: np.ndarray,
+    load: np.ndarray | None = None,
+    pv: np.ndarray | None = None,
+    soc: float = 50.0,
+    battery: Battery = BATTERY,
+    grid: Grid = GRID,
+    tariff: Tariff | None = None,
+) -> PlanningProblem:
+    n = len(spot)
+    return PlanningProblem(
+        start=START,
+        slot_minutes=15,
+        spot_eur_kwh=np.asarray(spot, dtype=float),
+        load_kw=np.full(n, 0.5) if load is None else np.asarray(load, dtype=float),
+        pv_kw=np.zeros(n) if pv is None else np.asarray(pv, dtype=float),
+        soc_pct=soc,
+        battery=battery,
+        grid=grid,
+        tariff=tariff or Tariff(),
+    )
+
+
+def assert_within_limits(
+    p: PlanningProblem, plan_soc_floor: float | None = None
+) -> None:
+    plan = solve_highs(p)
+    bat = p.battery
+    assert np.all(plan.battery_kw <= bat.max_discharge_kw + TOL)
+    assert np.all(plan.battery_kw >= -bat.max_charge_kw - TOL)
+    floor = bat.soc_min_pct if plan_soc_floor is None else plan_soc_floor
+    assert np.all(plan.soc_pct >= floor - 1e-4)
+    assert np.all(plan.soc_pct <= bat.soc_max_pct + 1e-4)
+    assert np.all(plan.grid_import_kw <= p.grid.max_import_kw + TOL)
+    assert np.all(plan.grid_export_kw <= p.grid.max_export_kw + TOL)
+    # Energy balance in every slot: import - export = load - (pv - curtailed) - battery.
+    balance = (
+        plan.grid_import_kw
+        - plan.grid_export_kw
+        - (p.load_kw - (p.pv_kw - plan.pv_curtailed_kw) - plan.battery_kw)
+    )
+    assert np.abs(balance).max() < 1e-6
+    # Idling is always possible, so the plan never loses against no battery (stored energy valued)
+    # beyond what self-discharge takes.
+    hours = p.slots * p.slot_hours
+    assert (
+        plan.expected_profit_eur(hours=hours)
+        >= -self_discharge_eur(p, plan.terminal_value_eur_kwh) - 1e-6
+    )
+
+
+def self_discharge_eur(p: PlanningProblem, value_eur_kwh: float) -> float:
+    """Upper bound of what self-discharge costs over the horizon, at the value of stored energy."""
+    hours = p.slots * p.slot_hours
+    return (
+        p.battery.capacity_kwh * p.battery.self_discharge_per_h * hours * value_eur_kwh
+    )
+
+
+def test_buys_low_and_sells_high() -> None:
+    spot = np.r_[np.full(16, 0.02), np.full(16, 0.40)]
+    plan = solve_highs(problem(spot, soc=10))
+    assert plan.status == "optimal"
+    assert plan.engine == "highs"
+    # Charges only while cheap, fills the window, discharges only while dear, down to its floor.
+    assert plan.battery_kw[:16].max() < 1e-6
+    assert plan.soc_pct[15] == pytest.approx(90.0, abs=1e-3)
+    assert plan.battery_kw[16:].min() > -1e-6
+    assert plan.battery_kw[16:].max() > 0
+    assert plan.soc_pct[-1] == pytest.approx(10.0, abs=1e-3)
+    assert plan.expected_profit_eur(hours=8) > 1.0
+
+
+def test_flat_prices_do_not_cycle() -> None:
+    p = problem(np.full(96, 0.10), soc=50)
+    plan = solve_highs(p)
+    # Cycling only loses energy when prices are flat.
+    throughput = np.abs(plan.battery_kw).sum() * 0.25
+    assert throughput < 5.0
+    assert (
+        plan.expected_profit_eur()
+        >= -self_discharge_eur(p, plan.terminal_value_eur_kwh) - 1e-6
+    )
+
+
+def test_stores_pv_surplus_for_the_evening() -> None:
+    n = 96
+    pv = np.where((np.arange(n) >= 40) & (np.arange(n) < 64), 4.0, 0.0)
+    plan = solve_highs(problem(np.full(n, 0.10), load=np.full(n, 0.5), pv=pv, soc=10))
+    # Export pays spot (0.10) but imports cost (0.10 + 0.10) x 1.2 = 0.24: store the surplus.
+    assert plan.battery_kw[40:64].min() < -1.0
+    assert plan.soc_pct[63] > 50
+    assert plan.expected_profit_eur() > 0.5
+
+
+def test_negative_export_price_curtails_pv() -> None:
+    n = 8
+    plan = solve_highs(
+        problem(np.full(n, -0.50), load=np.zeros(n), pv=np.full(n, 20.0), soc=90)
+    )
+    # Full battery, nothing to consume: exporting would cost money, so PV is curtailed.
+    assert plan.grid_export_kw.max() < 1e-6
+    assert plan.pv_curtailed_kw.min() > 19.0
+
+
+def test_stored_energy_value_reflects_prices() -> None:
+    spot = np.r_[np.full(16, 0.02), np.full(16, 0.40)]
+    plan = solve_highs(problem(spot, soc=10))
+    # A kWh stored in the cheap hours is worth about what it saves later, never more than the
+    # dearest import price.
+    dearest = float(plan.import_price_eur_kwh.max())
+    assert 0 < plan.stored_energy_value_eur_kwh[0] <= dearest
+
+
+@pytest.mark.parametrize("soc", [0.0, 3.0, 97.0, 100.0])
+def test_soc_outside_window_is_feasible_and_recovers(soc: float) -> None:
+    spot = np.full(32, 0.10)
+    plan = solve_highs(problem(spot, soc=soc))
+    assert plan.status == "optimal"
+    # Back inside the window as fast as the power limits allow (5 kW x 0.25 h = 1.25 kWh a slot).
+    assert 10 - 1e-4 <= plan.soc_pct[-1] <= 90 + 1e-4
+
+
+def test_load_beyond_grid_limit_stays_feasible() -> None:
+    n = 8
+    plan = solve_highs(
+        problem(
+            np.full(n, 0.1),
+            load=np.full(n, 30.0),
+            grid=Grid(max_import_kw=17, max_export_kw=10),
+        )
+    )
+    # The battery helps as much as it can; the remaining overload is unavoidable, not infeasible.
+    assert plan.battery_kw[0] == pytest.approx(5.0, abs=1e-6)
+
+
+def test_limits_hold_on_real_data_across_a_week() -> None:
+    series = SiteSeries.load_bundled()
+    for day in range(7):
+        start = datetime(2026, 5, 11, 6) + timedelta(days=day, hours=5 * day)
+        spot, load, pv = series.window(start, 192, 15)
+        for soc in (10.0, 55.0, 90.0):
+            assert_within_limits(problem(spot, load=load, pv=pv, soc=soc))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"spot": np.array([0.1, np.nan, 0.1])}, "spot_eur_kwh"),
+        ({"load": np.array([0.1, np.inf, 0.1])}, "load_kw"),
+        ({"pv": np.array([0.1, -1.0, 0.1])}, "pv_kw"),
+        ({"load": np.array([0.1, 0.1])}, "series"),
+        ({"soc": float("nan")}, "soc_pct"),
+        ({"soc": 120.0}, "soc_pct"),
+    ],
+)
+def test_bad_input_names_the_field(change: dict[str, object], field: str) -> None:
+    args: dict[str, object] = {"spot": np.full(3, 0.1), **change}
+    with pytest.raises(InvalidInputError) as err:
+        problem(**args)  # type: ignore[arg-type]
+    assert err.value.field == field
+    assert field in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"capacity_kwh": 0}, "capacity_kwh"),
+        ({"max_charge_kw": -1}, "max_charge_kw"),
+        ({"max_discharge_kw": 0}, "max_discharge_kw"),
+        ({"charge_efficiency": 0}, "charge_efficiency"),
+        ({"discharge_efficiency": 1.2}, "discharge_efficiency"),
+        ({"soc_min_pct": 90, "soc_max_pct": 90}, "soc_min_pct"),
+        ({"soc_max_pct": 101}, "soc_min_pct"),
+    ],
+)
+def test_battery_validation(kwargs: dict[str, float], field: str) -> None:
+    values = {
+        "capacity_kwh": 10.0,
+        "max_charge_kw": 5.0,
+        "max_discharge_kw": 5.0,
+        **kwargs,
+    }
+    with pytest.raises(InvalidInputError) as err:
+        Battery(**values)
+    assert err.value.field == field
+
+
+def test_tariff_composition() -> None:
+    spot = np.array([-0.05, 0.10])
+    tariff = Tariff(vat_pct=20, grid_fee_eur_kwh=0.08, export_at_spot=True)
+    assert tariff.import_price(spot) == pytest.approx([0.036, 0.216])
+    assert tariff.export_price(spot) == pytest.approx([-0.05, 0.10])
+    fixed = Tariff(export_at_spot=False, feed_in_eur_kwh=0.07)
+    assert fixed.export_price(spot) == pytest.approx([0.07, 0.07])

@@ -73,9 +73,13 @@ async def advance(
 
 
 async def test_setup_creates_a_working_demo_site(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     entry = init_integration
+    # Data files and the solver's import run in the executor: no blocking call on the event loop.
+    assert "Detected blocking call" not in caplog.text
     assert entry.state is ConfigEntryState.LOADED
     plan = entry.runtime_data.ems.data
     # Planned from the current slot up to the end of tomorrow (local time): 12:00 to 24:00, + 24 h.
@@ -310,13 +314,19 @@ async def test_unload_and_reload_leave_nothing_behind(
     mock_config_entry: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
+    mock_config_entry.add_to_hass(hass)
+    # A first cycle loads the entity platforms, which keep listeners of their own; after that, each
+    # setup, reload and unload of the site must return to exactly the same timers and listeners.
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     timers_before = live_timers(hass)
-    mock_config_entry.add_to_hass(hass)
+    listeners_before = hass.bus.async_listeners()
+
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert len(live_timers(hass)) > len(timers_before)
-
     assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
@@ -325,9 +335,54 @@ async def test_unload_and_reload_leave_nothing_behind(
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
     assert live_timers(hass) == timers_before
+    assert hass.bus.async_listeners() == listeners_before
     assert hass.states.get(SOC).state == STATE_UNAVAILABLE
     # Time goes on; nothing of the site runs any more.
     freezer.tick(timedelta(minutes=30))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert hass.states.get(SOC).state == STATE_UNAVAILABLE
+
+
+async def test_demo_battery_resumes_its_state_of_charge(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        "test_site_state_of_charge",
+        config_entry=mock_config_entry,
+        suggested_object_id="test_site_state_of_charge",
+    )
+    mock_restore_cache(hass, [State(SOC, "72.5")])
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert value(hass, SOC) == pytest.approx(72.5)
+    assert mock_config_entry.runtime_data.ems.data.initial_soc_pct == pytest.approx(
+        72.5
+    )
+
+
+@pytest.mark.parametrize("stored", ["unavailable", "140"])
+async def test_demo_battery_ignores_an_unusable_stored_state(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    stored: str,
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        "test_site_state_of_charge",
+        config_entry=mock_config_entry,
+        suggested_object_id="test_site_state_of_charge",
+    )
+    mock_restore_cache(hass, [State(SOC, stored)])
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert value(hass, SOC) == pytest.approx(50.0)

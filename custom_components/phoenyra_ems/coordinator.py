@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er, restore_state
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -64,6 +66,8 @@ if TYPE_CHECKING:
 type PhoenyraConfigEntry = ConfigEntry[PhoenyraData]
 
 STRATEGY_AUTO = "auto"
+# Key of the state-of-charge sensor, whose last state the simulated battery resumes from.
+SOC_KEY = "state_of_charge"
 
 
 @dataclass(slots=True)
@@ -120,6 +124,21 @@ def strategy_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return {**DEFAULT_STRATEGIES, **options.get(SECTION_STRATEGIES, {})}
 
 
+def _last_soc_pct(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> float | None:
+    """Return the state of charge the site's sensor showed before the last restart, if any."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        Platform.SENSOR, DOMAIN, f"{entry.unique_id}_{SOC_KEY}"
+    )
+    stored = restore_state.async_get(hass).last_states.get(entity_id or "")
+    if stored is None:
+        return None
+    try:
+        soc = float(stored.state.state)
+    except ValueError:
+        return None
+    return soc if 0 <= soc <= 100 else None
+
+
 def strategy_choice(options: Mapping[str, Any]) -> str:
     """Return the strategy the options ask for: ``auto`` or one strategy."""
     strategies = strategy_options(options)
@@ -157,7 +176,9 @@ class EmsCoordinator(DataUpdateCoordinator[Plan]):
         )
         self.site = site_config(entry.data)
         self.series = series
-        self.demo = DemoSite(series, self.site.battery)
+        self.demo = DemoSite(
+            series, self.site.battery, soc_pct=_last_soc_pct(hass, entry) or 50.0
+        )
         self.control_interval = timedelta(seconds=ems[CONF_CONTROL_SECONDS])
         self.strategy_choice = strategy_choice(entry.options)
         self._options_at_setup = dict(entry.options)

@@ -14,6 +14,7 @@ from homeassistant.components.sensor import (
 from homeassistant.const import PERCENTAGE, UnitOfPower
 
 from .const import EXPECTED_PROFIT_HOURS
+from .coordinator import SOC_KEY
 from .engine.model import Strategy
 from .entity import PhoenyraEntity
 
@@ -40,7 +41,7 @@ class PhoenyraSensorEntityDescription(SensorEntityDescription):
 
 SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
     PhoenyraSensorEntityDescription(
-        key="state_of_charge",
+        key=SOC_KEY,
         translation_key="state_of_charge",
         device_class=SensorDeviceClass.BATTERY,
         native_unit_of_measurement=PERCENTAGE,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.requirements import RequirementsNotFound
 import pytest
 import voluptuous as vol
 
@@ -14,6 +16,7 @@ from custom_components.phoenyra_ems.const import (
     CONF_CHARGE_EFFICIENCY,
     CONF_CONTROL_SECONDS,
     CONF_DISCHARGE_EFFICIENCY,
+    CONF_ENGINE,
     CONF_MANUAL_STRATEGY,
     CONF_MAX_CHARGE_KW,
     CONF_MAX_EXPORT_KW,
@@ -25,6 +28,7 @@ from custom_components.phoenyra_ems.const import (
     CONF_SOC_MAX,
     CONF_SOC_MIN,
     CONF_SWITCH_THRESHOLD,
+    CVXPY_REQUIREMENT,
     DEFAULT_STRATEGIES,
     DOMAIN,
     MODE_DEMO,
@@ -241,7 +245,11 @@ async def test_options_flow_sets_and_applies_every_option(
         CONF_SWITCH_THRESHOLD: 0.25,
     }
     user_input = {
-        SECTION_EMS: {CONF_OPTIMIZATION_MINUTES: 30, CONF_CONTROL_SECONDS: 10},
+        SECTION_EMS: {
+            CONF_OPTIMIZATION_MINUTES: 30,
+            CONF_CONTROL_SECONDS: 10,
+            CONF_ENGINE: "highs",
+        },
         SECTION_STRATEGIES: strategies,
     }
     result = await hass.config_entries.options.async_configure(
@@ -256,6 +264,9 @@ async def test_options_flow_sets_and_applies_every_option(
     assert coordinator.update_interval.total_seconds() == 30 * 60
     assert coordinator.control_interval.total_seconds() == 10
     assert coordinator.strategy_choice == "self_consumption"
+    assert coordinator.engine == "highs"
+    assert coordinator.data.plan.engine == "highs"
+    assert coordinator.data.plan.strategy == "self_consumption"
 
     # Opening the options again shows what was stored.
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -276,3 +287,65 @@ async def test_options_reject_a_control_interval_below_two_seconds(
     with pytest.raises(vol.Invalid):
         await hass.config_entries.options.async_configure(result["flow_id"], user_input)
     assert SECTION_EMS not in init_integration.options
+
+
+def options_with_engine(engine: str) -> dict[str, Any]:
+    return {
+        SECTION_EMS: {
+            CONF_OPTIMIZATION_MINUTES: 15,
+            CONF_CONTROL_SECONDS: 5,
+            CONF_ENGINE: engine,
+        },
+        SECTION_STRATEGIES: dict(DEFAULT_STRATEGIES),
+    }
+
+
+async def test_choosing_cvxpy_where_it_cannot_be_installed(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    # The package index is the boundary: here it has nothing for this system (as on Home Assistant OS).
+    with (
+        patch(
+            "custom_components.phoenyra_ems.config_flow.cvxpy_available",
+            return_value=False,
+        ),
+        patch(
+            "custom_components.phoenyra_ems.config_flow.async_process_requirements",
+            side_effect=RequirementsNotFound(DOMAIN, [CVXPY_REQUIREMENT]),
+        ) as install,
+    ):
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], options_with_engine("cvxpy")
+        )
+    install.assert_awaited_once_with(hass, DOMAIN, [CVXPY_REQUIREMENT])
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ENGINE: "cvxpy_unavailable"}
+    assert SECTION_EMS not in init_integration.options
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options_with_engine("auto")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_choosing_cvxpy_installs_it_on_demand(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    with (
+        patch(
+            "custom_components.phoenyra_ems.config_flow.cvxpy_available",
+            return_value=False,
+        ),
+        patch(
+            "custom_components.phoenyra_ems.config_flow.async_process_requirements"
+        ) as install,
+    ):
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], options_with_engine("cvxpy")
+        )
+    install.assert_awaited_once()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert init_integration.runtime_data.ems.data.plan.engine == "cvxpy"

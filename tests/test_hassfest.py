@@ -139,16 +139,18 @@ def test_every_entity_is_translated_and_has_an_icon() -> None:
 def test_flow_selectors_and_errors_are_translated() -> None:
     strings = load("translations/en.json")
     source = (INTEGRATION / "config_flow.py").read_text()
+    translated = {**strings["config"]["error"], **strings["options"]["error"]}
     for error in re.findall(
         r'"(must_be_positive|invalid_\w+|\w+_unavailable)"', source
     ):
-        assert error in strings["config"]["error"], error
+        assert error in translated, error
     for selector_key in (
         "mode",
         "price_source",
         "export_mode",
         "selection_mode",
         "manual_strategy",
+        "engine",
     ):
         assert strings["selector"][selector_key]["options"], selector_key
 

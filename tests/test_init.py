@@ -81,7 +81,7 @@ async def test_setup_creates_a_working_demo_site(
     # Data files and the solver's import run in the executor: no blocking call on the event loop.
     assert "Detected blocking call" not in caplog.text
     assert entry.state is ConfigEntryState.LOADED
-    plan = entry.runtime_data.ems.data
+    plan = entry.runtime_data.ems.data.plan
     # Planned from the current slot up to the end of tomorrow (local time): 12:00 to 24:00, + 24 h.
     assert plan.slots == (12 + 24) * 4
     assert plan.status == "optimal"
@@ -142,11 +142,8 @@ async def test_control_loop_follows_the_plan(
 ) -> None:
     coordinator = init_integration.runtime_data.ems
     await advance(hass, freezer, 60)
-    planned = float(
-        coordinator.data.battery_kw[
-            coordinator.data.slot_index(coordinator.measurement.time)
-        ]
-    )
+    plan = coordinator.data.plan
+    planned = float(plan.battery_kw[plan.slot_index(coordinator.measurement.time)])
     assert value(hass, SETPOINT) == pytest.approx(planned, abs=1e-3)
     assert value(hass, BATTERY_POWER) == pytest.approx(planned, abs=1e-3)
     # The site's power balance holds in what the sensors show.
@@ -175,8 +172,8 @@ async def test_replans_every_optimization_interval(
     first = coordinator.data
     await advance(hass, freezer, 15 * 60 + 5)
     assert coordinator.data is not first
-    assert coordinator.data.start - first.start == timedelta(minutes=15)
-    assert coordinator.data.slots == first.slots - 1
+    assert coordinator.data.plan.start - first.plan.start == timedelta(minutes=15)
+    assert coordinator.data.plan.slots == first.plan.slots - 1
 
 
 async def test_switch_off_holds_the_battery_idle(
@@ -235,7 +232,7 @@ async def test_strategy_select_applies_without_reload(
     )
     # Same coordinator, same simulated battery: no reload happened.
     assert init_integration.runtime_data.ems is coordinator
-    assert coordinator.data.strategy == "peak_shaving"
+    assert coordinator.data.plan.strategy == "peak_shaving"
     assert value(hass, SOC) == pytest.approx(soc, abs=0.01)
 
     await hass.services.async_call(
@@ -258,7 +255,7 @@ async def test_optimize_now_replans(
         BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: BUTTON}, blocking=True
     )
     assert coordinator.data is not first
-    assert coordinator.data.status == "optimal"
+    assert coordinator.data.plan.status == "optimal"
 
 
 async def test_failed_plan_idles_the_battery_and_recovers(
@@ -266,9 +263,16 @@ async def test_failed_plan_idles_the_battery_and_recovers(
     init_integration: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    with patch(
-        "custom_components.phoenyra_ems.coordinator.solve_highs",
-        side_effect=SolverError("numerical trouble"),
+    failure = SolverError("numerical trouble")
+    with (
+        patch(
+            "custom_components.phoenyra_ems.coordinator.solve_highs",
+            side_effect=failure,
+        ),
+        patch(
+            "custom_components.phoenyra_ems.coordinator.solve_cvxpy",
+            side_effect=failure,
+        ),
     ):
         await hass.services.async_call(
             BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: BUTTON}, blocking=True
@@ -362,8 +366,9 @@ async def test_demo_battery_resumes_its_state_of_charge(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert value(hass, SOC) == pytest.approx(72.5)
-    assert mock_config_entry.runtime_data.ems.data.initial_soc_pct == pytest.approx(
-        72.5
+    assert (
+        mock_config_entry.runtime_data.ems.data.plan.initial_soc_pct
+        == pytest.approx(72.5)
     )
 
 
@@ -386,3 +391,25 @@ async def test_demo_battery_ignores_an_unusable_stored_state(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert value(hass, SOC) == pytest.approx(50.0)
+
+
+async def test_automatic_mode_explains_its_choice(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    state = hass.states.get(ACTIVE)
+    attributes = state.attributes
+    assert set(attributes["strategy_costs_eur"]) == {
+        "arbitrage",
+        "peak_shaving",
+        "self_consumption",
+        "load_balancing",
+    }
+    cheapest = min(
+        attributes["strategy_costs_eur"], key=attributes["strategy_costs_eur"].get
+    )
+    assert state.state == cheapest
+    assert attributes["reason"].startswith(f"{cheapest}: ")
+    assert attributes["engine"] == "cvxpy"
+    assert attributes["status"] == "optimal"
+    assert attributes["solve_time_ms"] > 0
+    assert attributes["horizon_slots"] == 144

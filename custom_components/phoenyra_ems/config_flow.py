@@ -17,15 +17,20 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     TextSelector,
 )
+from homeassistant.requirements import RequirementsNotFound, async_process_requirements
 from homeassistant.util import slugify
 import voluptuous as vol
 
 from .const import (
     CONF_ALLOW_GRID_CHARGING,
+    CONF_BATTERY_PRICE,
     CONF_CAPACITY_KWH,
     CONF_CHARGE_EFFICIENCY,
     CONF_CONTROL_SECONDS,
+    CONF_CYCLE_LIFE,
+    CONF_DEMAND_CHARGE,
     CONF_DISCHARGE_EFFICIENCY,
+    CONF_ENGINE,
     CONF_EXPORT_MODE,
     CONF_FEED_IN_CT_KWH,
     CONF_GRID_FEE_CT_KWH,
@@ -49,11 +54,15 @@ from .const import (
     CONF_SWITCH_THRESHOLD,
     CONF_TARGET_LOAD_FACTOR,
     CONF_VAT_PCT,
+    CVXPY_REQUIREMENT,
     DEFAULT_BATTERY,
     DEFAULT_GRID,
     DEFAULT_SITE_NAME,
     DEFAULT_TARIFF,
     DOMAIN,
+    ENGINE_AUTO,
+    ENGINE_CVXPY,
+    ENGINE_HIGHS,
     EXPORT_FIXED,
     EXPORT_SPOT,
     MIN_CONTROL_SECONDS,
@@ -71,6 +80,7 @@ from .const import (
     SELECTION_MANUAL,
 )
 from .coordinator import PhoenyraConfigEntry, ems_options, site_config, strategy_options
+from .engine.cvxpy_engine import cvxpy_available
 from .engine.model import InvalidInputError, Strategy
 
 if TYPE_CHECKING:
@@ -260,83 +270,87 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class PhoenyraOptionsFlow(OptionsFlow):
-    """EMS intervals and strategy settings."""
+    """EMS intervals, engine and strategy settings."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show and store the options."""
-        if user_input is not None:
+        errors: dict[str, str] = {}
+        if user_input is not None and not (
+            errors := await self._async_validate(user_input)
+        ):
             return self.async_create_entry(data=user_input)
-        ems = ems_options(self.config_entry.options)
-        strategies = strategy_options(self.config_entry.options)
+        values = user_input or self.config_entry.options
         schema = vol.Schema(
             {
-                vol.Required(SECTION_EMS): section(
-                    vol.Schema(
-                        {
-                            vol.Required(
-                                CONF_OPTIMIZATION_MINUTES,
-                                default=ems[CONF_OPTIMIZATION_MINUTES],
-                            ): _number(1, 60, 1, "min"),
-                            vol.Required(
-                                CONF_CONTROL_SECONDS, default=ems[CONF_CONTROL_SECONDS]
-                            ): _number(MIN_CONTROL_SECONDS, 300, 1, "s"),
-                        }
-                    ),
-                    {"collapsed": False},
-                ),
-                vol.Required(SECTION_STRATEGIES): section(
-                    vol.Schema(
-                        {
-                            vol.Required(
-                                CONF_SELECTION_MODE,
-                                default=strategies[CONF_SELECTION_MODE],
-                            ): _choice(
-                                [SELECTION_AUTO, SELECTION_MANUAL], CONF_SELECTION_MODE
-                            ),
-                            vol.Required(
-                                CONF_MANUAL_STRATEGY,
-                                default=strategies[CONF_MANUAL_STRATEGY],
-                            ): _choice(
-                                [strategy.value for strategy in Strategy],
-                                CONF_MANUAL_STRATEGY,
-                            ),
-                            vol.Required(
-                                CONF_SWITCH_THRESHOLD,
-                                default=strategies[CONF_SWITCH_THRESHOLD],
-                            ): _number(0, 1, 0.01),
-                            vol.Required(
-                                CONF_MIN_PRICE_SPREAD,
-                                default=strategies[CONF_MIN_PRICE_SPREAD],
-                            ): _number(0, 1000, 0.1, "EUR/MWh"),
-                            vol.Required(
-                                CONF_MIN_PROFIT, default=strategies[CONF_MIN_PROFIT]
-                            ): _number(0, 1000, 0.01, "EUR"),
-                            vol.Required(
-                                CONF_PEAK_PERCENTILE,
-                                default=strategies[CONF_PEAK_PERCENTILE],
-                            ): _number(0, 100, 1, "%"),
-                            vol.Required(
-                                CONF_PEAK_REDUCTION,
-                                default=strategies[CONF_PEAK_REDUCTION],
-                            ): _number(0, 100, 1, "%"),
-                            vol.Required(
-                                CONF_SMOOTHING_WINDOW,
-                                default=strategies[CONF_SMOOTHING_WINDOW],
-                            ): _number(1, 96, 1),
-                            vol.Required(
-                                CONF_TARGET_LOAD_FACTOR,
-                                default=strategies[CONF_TARGET_LOAD_FACTOR],
-                            ): _number(0, 1, 0.01),
-                            vol.Required(
-                                CONF_ALLOW_GRID_CHARGING,
-                                default=strategies[CONF_ALLOW_GRID_CHARGING],
-                            ): BooleanSelector(),
-                        }
-                    ),
-                    {"collapsed": False},
-                ),
+                **_ems_schema(ems_options(values)),
+                **_strategies_schema(strategy_options(values)),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+
+    async def _async_validate(self, user_input: Mapping[str, Any]) -> dict[str, str]:
+        """Install cvxpy when it is chosen; where it cannot be installed, say so."""
+        if user_input[SECTION_EMS][CONF_ENGINE] != ENGINE_CVXPY or cvxpy_available():
+            return {}
+        try:
+            await async_process_requirements(self.hass, DOMAIN, [CVXPY_REQUIREMENT])
+        except RequirementsNotFound:
+            # Home Assistant OS has no cvxpy wheels; HiGHS carries on (engine "auto" falls back to it).
+            return {CONF_ENGINE: "cvxpy_unavailable"}
+        return {}
+
+
+def _ems_schema(ems: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    return {
+        vol.Required(SECTION_EMS): section(
+            vol.Schema(
+                {
+                    vol.Required(
+                        CONF_OPTIMIZATION_MINUTES,
+                        default=ems[CONF_OPTIMIZATION_MINUTES],
+                    ): _number(1, 60, 1, "min"),
+                    vol.Required(
+                        CONF_CONTROL_SECONDS, default=ems[CONF_CONTROL_SECONDS]
+                    ): _number(MIN_CONTROL_SECONDS, 300, 1, "s"),
+                    vol.Required(CONF_ENGINE, default=ems[CONF_ENGINE]): _choice(
+                        [ENGINE_AUTO, ENGINE_HIGHS, ENGINE_CVXPY], CONF_ENGINE
+                    ),
+                }
+            ),
+            {"collapsed": False},
+        )
+    }
+
+
+def _strategies_schema(strategies: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    def default(key: str) -> vol.Required:
+        return vol.Required(key, default=strategies[key])
+
+    return {
+        vol.Required(SECTION_STRATEGIES): section(
+            vol.Schema(
+                {
+                    default(CONF_SELECTION_MODE): _choice(
+                        [SELECTION_AUTO, SELECTION_MANUAL], CONF_SELECTION_MODE
+                    ),
+                    default(CONF_MANUAL_STRATEGY): _choice(
+                        [strategy.value for strategy in Strategy], CONF_MANUAL_STRATEGY
+                    ),
+                    default(CONF_SWITCH_THRESHOLD): _number(0, 1, 0.01),
+                    default(CONF_BATTERY_PRICE): _number(0, 10000, 1, "EUR/kWh"),
+                    default(CONF_CYCLE_LIFE): _number(100, 100000, 100),
+                    default(CONF_DEMAND_CHARGE): _number(0, 1000, 0.01, "EUR/kW"),
+                    default(CONF_MIN_PRICE_SPREAD): _number(0, 1000, 0.1, "EUR/MWh"),
+                    default(CONF_MIN_PROFIT): _number(0, 1000, 0.01, "EUR"),
+                    default(CONF_PEAK_PERCENTILE): _number(0, 100, 1, "%"),
+                    default(CONF_PEAK_REDUCTION): _number(0, 100, 1, "%"),
+                    default(CONF_SMOOTHING_WINDOW): _number(1, 48, 1, "h"),
+                    default(CONF_TARGET_LOAD_FACTOR): _number(0, 1, 0.01),
+                    default(CONF_ALLOW_GRID_CHARGING): BooleanSelector(),
+                }
+            ),
+            {"collapsed": False},
+        )
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 import logging
 from typing import Final
 
@@ -44,6 +43,11 @@ CONF_FEED_IN_CT_KWH: Final = "feed_in_ct_kwh"
 SECTION_EMS: Final = "ems"
 CONF_OPTIMIZATION_MINUTES: Final = "optimization_interval_minutes"
 CONF_CONTROL_SECONDS: Final = "control_interval_seconds"
+CONF_ENGINE: Final = "engine"
+ENGINE_AUTO: Final = "auto"
+ENGINE_HIGHS: Final = "highs"
+ENGINE_CVXPY: Final = "cvxpy"
+CVXPY_REQUIREMENT: Final = "cvxpy>=1.6"
 
 SECTION_STRATEGIES: Final = "strategies"
 CONF_SELECTION_MODE: Final = "selection_mode"
@@ -58,6 +62,9 @@ CONF_PEAK_REDUCTION: Final = "peak_target_reduction_pct"
 CONF_SMOOTHING_WINDOW: Final = "load_balancing_smoothing_window"
 CONF_TARGET_LOAD_FACTOR: Final = "load_balancing_target_load_factor"
 CONF_ALLOW_GRID_CHARGING: Final = "self_consumption_allow_grid_charging"
+CONF_BATTERY_PRICE: Final = "battery_price_eur_kwh"
+CONF_CYCLE_LIFE: Final = "cycle_life"
+CONF_DEMAND_CHARGE: Final = "demand_charge_eur_kw"
 
 DEFAULT_SITE_NAME: Final = "Home battery"
 DEFAULT_BATTERY: Final = {
@@ -77,7 +84,11 @@ DEFAULT_TARIFF: Final = {
     CONF_EXPORT_MODE: EXPORT_SPOT,
     CONF_FEED_IN_CT_KWH: 8.0,
 }
-DEFAULT_EMS: Final = {CONF_OPTIMIZATION_MINUTES: 15, CONF_CONTROL_SECONDS: 5}
+DEFAULT_EMS: Final = {
+    CONF_OPTIMIZATION_MINUTES: 15,
+    CONF_CONTROL_SECONDS: 5,
+    CONF_ENGINE: ENGINE_AUTO,
+}
 MIN_CONTROL_SECONDS: Final = 2
 DEFAULT_STRATEGIES: Final = {
     CONF_SELECTION_MODE: SELECTION_AUTO,
@@ -90,6 +101,9 @@ DEFAULT_STRATEGIES: Final = {
     CONF_SMOOTHING_WINDOW: 3,
     CONF_TARGET_LOAD_FACTOR: 0.8,
     CONF_ALLOW_GRID_CHARGING: False,
+    CONF_BATTERY_PRICE: 400.0,
+    CONF_CYCLE_LIFE: 6000,
+    CONF_DEMAND_CHARGE: 0.0,
 }
 
 PLAN_SLOT_MINUTES: Final = 15
@@ -97,6 +111,3 @@ ATTRIBUTION: Final = (
     "Demo data: aWATTar day-ahead prices (AT), EMHASS household load and PV"
 )
 EXPECTED_PROFIT_HOURS: Final = 24.0
-DEFAULT_OPTIMIZATION_INTERVAL: Final = timedelta(
-    minutes=DEFAULT_EMS[CONF_OPTIMIZATION_MINUTES]
-)

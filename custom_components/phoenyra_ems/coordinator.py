@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -16,10 +17,15 @@ from homeassistant.util import dt as dt_util
 import numpy as np
 
 from .const import (
+    CONF_ALLOW_GRID_CHARGING,
+    CONF_BATTERY_PRICE,
     CONF_CAPACITY_KWH,
     CONF_CHARGE_EFFICIENCY,
     CONF_CONTROL_SECONDS,
+    CONF_CYCLE_LIFE,
+    CONF_DEMAND_CHARGE,
     CONF_DISCHARGE_EFFICIENCY,
+    CONF_ENGINE,
     CONF_EXPORT_MODE,
     CONF_FEED_IN_CT_KWH,
     CONF_GRID_FEE_CT_KWH,
@@ -29,13 +35,17 @@ from .const import (
     CONF_MAX_EXPORT_KW,
     CONF_MAX_IMPORT_KW,
     CONF_OPTIMIZATION_MINUTES,
+    CONF_PEAK_PERCENTILE,
     CONF_SELECTION_MODE,
+    CONF_SMOOTHING_WINDOW,
     CONF_SOC_MAX,
     CONF_SOC_MIN,
+    CONF_SWITCH_THRESHOLD,
     CONF_VAT_PCT,
     DEFAULT_EMS,
     DEFAULT_STRATEGIES,
     DOMAIN,
+    ENGINE_HIGHS,
     EXPORT_SPOT,
     LOGGER,
     PLAN_SLOT_MINUTES,
@@ -47,18 +57,26 @@ from .const import (
     SELECTION_AUTO,
     SELECTION_MANUAL,
 )
+from .engine.cvxpy_engine import cvxpy_available, solve_cvxpy
 from .engine.model import (
     Battery,
     Grid,
     InvalidInputError,
     Measurement,
-    Plan,
     PlanningProblem,
     Strategy,
     Tariff,
 )
 from .engine.optimizer import SolverError, solve_highs
 from .engine.simulator import DemoSite, SiteSeries, slot_start
+from .engine.strategies import (
+    Selection,
+    Solver,
+    StrategySettings,
+    default_degradation_eur_kwh,
+    plan_strategy,
+    select,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -139,6 +157,24 @@ def _last_soc_pct(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> float | No
     return soc if 0 <= soc <= 100 else None
 
 
+def strategy_settings(options: Mapping[str, Any]) -> StrategySettings:
+    """Return what the strategies need from the entry's options."""
+    strategies = strategy_options(options)
+    return StrategySettings(
+        degradation_eur_kwh=default_degradation_eur_kwh(
+            strategies[CONF_BATTERY_PRICE], strategies[CONF_CYCLE_LIFE]
+        ),
+        demand_charge_eur_kw=strategies[CONF_DEMAND_CHARGE],
+        peak_threshold_percentile=strategies[CONF_PEAK_PERCENTILE],
+        # The option is in hours; plans are in slots.
+        smoothing_window_slots=round(
+            strategies[CONF_SMOOTHING_WINDOW] * 60 / PLAN_SLOT_MINUTES
+        ),
+        allow_grid_charging=strategies[CONF_ALLOW_GRID_CHARGING],
+        switch_threshold=strategies[CONF_SWITCH_THRESHOLD],
+    )
+
+
 def strategy_choice(options: Mapping[str, Any]) -> str:
     """Return the strategy the options ask for: ``auto`` or one strategy."""
     strategies = strategy_options(options)
@@ -157,8 +193,8 @@ def _without_choice(options: Mapping[str, Any]) -> dict[str, Any]:
     return {**options, SECTION_STRATEGIES: strategies}
 
 
-class EmsCoordinator(DataUpdateCoordinator[Plan]):
-    """Plans the site's battery (data = the current plan) and runs the control loop."""
+class EmsCoordinator(DataUpdateCoordinator[Selection]):
+    """Plans the site's battery (data = the chosen plan and why) and runs the control loop."""
 
     config_entry: PhoenyraConfigEntry
 
@@ -180,6 +216,11 @@ class EmsCoordinator(DataUpdateCoordinator[Plan]):
             series, self.site.battery, soc_pct=_last_soc_pct(hass, entry) or 50.0
         )
         self.control_interval = timedelta(seconds=ems[CONF_CONTROL_SECONDS])
+        self.engine = ems[CONF_ENGINE]
+        self.strategy_settings = strategy_settings(entry.options)
+        # Highest grid import measured this calendar month: the floor of the demand charge.
+        self.peak_import_kw = 0.0
+        self._peak_month: tuple[int, int] | None = None
         self.strategy_choice = strategy_choice(entry.options)
         self._options_at_setup = dict(entry.options)
         self.enabled = True
@@ -189,12 +230,15 @@ class EmsCoordinator(DataUpdateCoordinator[Plan]):
 
     @property
     def active_strategy(self) -> Strategy:
-        """The strategy the current plan follows."""
-        if self.strategy_choice == STRATEGY_AUTO:
-            # Automatic selection among the four strategies arrives with the full optimizer;
-            # until then the arbitrage program is the one that is planned.
-            return Strategy.ARBITRAGE
-        return Strategy(self.strategy_choice)
+        """Return the strategy of the current plan."""
+        return self.data.plan.strategy
+
+    @property
+    def solver(self) -> Solver:
+        """Return the engine's solve function: cvxpy where chosen (or automatic) and installed."""
+        if self.engine != ENGINE_HIGHS and cvxpy_available():
+            return solve_cvxpy
+        return solve_highs
 
     @property
     def current_price_eur_kwh(self) -> float:
@@ -202,19 +246,18 @@ class EmsCoordinator(DataUpdateCoordinator[Plan]):
         spot, _, _ = self.series.at(dt_util.as_local(self.measurement.time))
         return float(self.site.tariff.import_price(np.array([spot]))[0])
 
-    def expected_profit_eur(self, hours: float) -> float | None:
+    def expected_profit_eur(self, hours: float) -> float:
         """Return the current plan's saving against no battery over the next ``hours``."""
-        if self.data is None or not self.last_update_success:
-            return None
-        return round(self.data.expected_profit_eur(hours), 4)
+        return round(self.data.plan.expected_profit_eur(hours), 4)
 
-    async def _async_update_data(self) -> Plan:
+    async def _async_update_data(self) -> Selection:
         now = dt_util.now()
         start = slot_start(now, PLAN_SLOT_MINUTES)
         # Day-ahead prices are known up to the end of tomorrow: plan up to there.
         horizon_end = dt_util.start_of_local_day(now) + timedelta(days=2)
         slots = int((horizon_end - start) / timedelta(minutes=PLAN_SLOT_MINUTES))
         spot, load, pv = self.series.window(start, slots, PLAN_SLOT_MINUTES)
+        settings = replace(self.strategy_settings, peak_reached_kw=self.peak_import_kw)
         try:
             problem = PlanningProblem(
                 start=start,
@@ -226,15 +269,34 @@ class EmsCoordinator(DataUpdateCoordinator[Plan]):
                 battery=self.site.battery,
                 grid=self.site.grid,
                 tariff=self.site.tariff,
-                strategy=self.active_strategy,
             )
-            return await self.hass.async_add_executor_job(solve_highs, problem)
+            if self.strategy_choice == STRATEGY_AUTO:
+                active = self.data.plan.strategy if self.data is not None else None
+                job = partial(select, problem, settings, active, self.solver)
+            else:
+                job = partial(
+                    plan_strategy,
+                    problem,
+                    settings,
+                    Strategy(self.strategy_choice),
+                    self.solver,
+                )
+            selection = await self.hass.async_add_executor_job(job)
         except (InvalidInputError, SolverError) as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="optimization_failed",
                 translation_placeholders={"error": str(err)},
             ) from err
+        plan = selection.plan
+        LOGGER.debug(
+            "Planned %s slots with %s in %.1f ms: %s",
+            plan.slots,
+            plan.engine,
+            plan.solve_ms,
+            selection.reason,
+        )
+        return selection
 
     @callback
     def async_start_control(self) -> None:
@@ -257,14 +319,19 @@ class EmsCoordinator(DataUpdateCoordinator[Plan]):
         """Battery power the plan asks for now; idle when disabled or without a valid plan."""
         if not self.enabled or self.data is None or not self.last_update_success:
             return 0.0
-        index = self.data.slot_index(now)
-        return 0.0 if index is None else float(self.data.battery_kw[index])
+        plan = self.data.plan
+        index = plan.slot_index(now)
+        return 0.0 if index is None else float(plan.battery_kw[index])
 
     @callback
     def _async_control_tick(self, _now: datetime | None = None) -> None:
         now = dt_util.now()
         self.setpoint_kw = self.current_setpoint_kw(now)
         self.measurement = self.demo.step(now, self.setpoint_kw)
+        if self._peak_month != (now.year, now.month):
+            self._peak_month = (now.year, now.month)
+            self.peak_import_kw = 0.0
+        self.peak_import_kw = max(self.peak_import_kw, self.measurement.grid_kw)
         self.async_update_listeners()
 
     async def async_set_strategy(self, choice: str) -> None:

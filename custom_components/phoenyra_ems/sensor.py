@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -35,6 +35,7 @@ class PhoenyraSensorEntityDescription(SensorEntityDescription):
     """A sensor and how it reads its value from the coordinator."""
 
     value_fn: Callable[[EmsCoordinator], StateType]
+    attributes_fn: Callable[[EmsCoordinator], dict[str, Any]] | None = None
     # Plan results are unavailable while there is no valid plan; measurements never depend on it.
     needs_plan: bool = False
 
@@ -116,9 +117,28 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         translation_key="active_strategy",
         device_class=SensorDeviceClass.ENUM,
         options=[strategy.value for strategy in Strategy],
+        needs_plan=True,
         value_fn=lambda c: c.active_strategy.value,
+        attributes_fn=lambda c: run_attributes(c),
     ),
 )
+
+
+def run_attributes(coordinator: EmsCoordinator) -> dict[str, Any]:
+    """Describe the last optimization run: why this strategy, with which engine, how fast."""
+    selection = coordinator.data
+    plan = selection.plan
+    return {
+        "reason": selection.reason,
+        "engine": plan.engine,
+        "status": plan.status,
+        "solve_time_ms": round(plan.solve_ms, 1),
+        "horizon_slots": plan.slots,
+        "planned_at": plan.start.isoformat(),
+        "strategy_costs_eur": {
+            str(strategy): round(cost, 4) for strategy, cost in selection.costs.items()
+        },
+    }
 
 
 async def async_setup_entry(
@@ -152,6 +172,13 @@ class PhoenyraSensor(PhoenyraEntity, SensorEntity):
             not self.entity_description.needs_plan
             or self.coordinator.last_update_success
         )
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details of the sensor's value, where it has any."""
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.coordinator)
 
     @property
     def native_value(self) -> StateType:

@@ -15,6 +15,23 @@ if TYPE_CHECKING:
 type FloatArray = npt.NDArray[np.float64]
 
 
+def _require(condition: bool, name: str, message: str) -> None:
+    if not condition:
+        raise InvalidInputError(name, message)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Measurement:
+    """What the site measures at one moment (powers in kW, sign conventions of the package)."""
+
+    time: datetime
+    soc_pct: float
+    battery_kw: float
+    grid_kw: float
+    pv_kw: float
+    load_kw: float
+
+
 class Strategy(StrEnum):
     """The operating strategies of the EMS."""
 
@@ -119,6 +136,38 @@ class Tariff:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Objective:
+    """Weights and switches of the planning objective; the four strategies are presets of these.
+
+    All costs are in EUR: energy at the tariff, wear per kWh through the battery, a demand charge on
+    the highest import of the horizon above the peak already reached this billing period, and two
+    smoothing terms on grid power (its change from slot to slot, and its distance from a target).
+    """
+
+    degradation_eur_kwh: float = 0.0
+    peak_eur_kw: float = 0.0
+    peak_floor_kw: float = 0.0
+    ramp_eur_kw: float = 0.0
+    flatten_eur_kw: float = 0.0
+    grid_charging: bool = True
+    battery_export: bool = True
+
+    def __post_init__(self) -> None:
+        """Reject impossible values."""
+        for name in (
+            "degradation_eur_kwh",
+            "peak_eur_kw",
+            "peak_floor_kw",
+            "ramp_eur_kw",
+            "flatten_eur_kw",
+        ):
+            value = getattr(self, name)
+            _require(
+                bool(np.isfinite(value)) and value >= 0, name, "must be a number >= 0"
+            )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlanningProblem:
     """Everything the optimizer needs for one plan.
 
@@ -135,8 +184,11 @@ class PlanningProblem:
     grid: Grid
     tariff: Tariff
     strategy: Strategy = Strategy.ARBITRAGE
-    # Cost of wear per kWh that passes through the battery (charged plus discharged).
-    degradation_eur_kwh: float = 0.0
+    objective: Objective = Objective()
+    # Value of one kWh left in the battery at the end; None takes terminal_value_eur_kwh()'s default.
+    terminal_value_eur_kwh: float | None = None
+    # What grid power is flattened towards (kW per slot), when the objective flattens.
+    grid_target_kw: FloatArray | None = None
 
     def __post_init__(self) -> None:
         """Reject impossible values."""
@@ -160,9 +212,23 @@ class PlanningProblem:
         _require(bool(np.all(self.pv_kw >= 0)), "pv_kw", "must not be negative")
         _require(bool(np.isfinite(self.soc_pct)), "soc_pct", "is not a number")
         _require(0 <= self.soc_pct <= 100, "soc_pct", "must be between 0 and 100")
-        _require(
-            self.degradation_eur_kwh >= 0, "degradation_eur_kwh", "must not be negative"
-        )
+        if self.terminal_value_eur_kwh is not None:
+            _require(
+                bool(np.isfinite(self.terminal_value_eur_kwh)),
+                "terminal_value_eur_kwh",
+                "is not a number",
+            )
+        if self.grid_target_kw is not None:
+            _require(
+                len(self.grid_target_kw) == self.slots,
+                "grid_target_kw",
+                "needs one value per slot",
+            )
+            _require(
+                bool(np.all(np.isfinite(self.grid_target_kw))),
+                "grid_target_kw",
+                "is not a number",
+            )
 
     @property
     def slots(self) -> int:
@@ -199,6 +265,9 @@ class Plan:
     export_price_eur_kwh: FloatArray
     cost_eur: FloatArray
     baseline_cost_eur: FloatArray
+    # The solver's objective: energy cost, wear, demand charge, smoothing and penalties, less the
+    # value of the energy left at the end.
+    objective_eur: float
     # Marginal value of one more kWh stored at the end of each slot (EUR/kWh).
     stored_energy_value_eur_kwh: FloatArray
     terminal_value_eur_kwh: float
@@ -228,20 +297,3 @@ class Plan:
             * self.capacity_kwh
         )
         return saving + stored_kwh * self.terminal_value_eur_kwh
-
-
-def _require(condition: bool, name: str, message: str) -> None:
-    if not condition:
-        raise InvalidInputError(name, message)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Measurement:
-    """What the site measures at one moment (powers in kW, sign conventions of the package)."""
-
-    time: datetime
-    soc_pct: float
-    battery_kw: float
-    grid_kw: float
-    pv_kw: float
-    load_kw: float

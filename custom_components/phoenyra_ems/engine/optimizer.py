@@ -1,20 +1,23 @@
-"""The battery planning linear program, assembled as sparse matrices and solved with HiGHS.
+"""The battery planning linear program: one model, assembled here as sparse matrices for HiGHS.
 
 Per slot t the variables are charge power c, discharge power d (kW), stored energy e at the end of
 the slot (kWh), grid import and export (kW), curtailed PV (kW), and three penalised slacks that keep
 the program feasible whatever the inputs: energy below the SoC window, energy above it, and import
-beyond the grid limit. Minimised:
+beyond the grid limit. Depending on the objective there are also the horizon's peak import P, and per
+slot the absolute change r of grid power and its absolute distance f from a target. Minimised:
 
-    sum_t dt * (p_imp[t] * imp[t] - p_exp[t] * exp[t] + w * (c[t] + d[t]))
-          - V * e[T-1] + penalties
+    sum_t dt * (p_imp * imp - p_exp * exp + w * (c + d)) + k_peak * P
+          + sum_t (k_ramp * r + k_flat * f) - V * e[T-1] + penalties
 
 subject to, for every slot,
     imp - exp - c + d - curt = load - pv                            (energy balance)
     e[t] = k * e[t-1] + dt * (eta_c * c[t] - d[t] / eta_d)          (storage, k = self-discharge)
     e + below >= E_min,  e - above <= E_max,  imp - over <= G_imp   (soft limits)
+    imp <= P, P >= peak floor                                       (with a demand charge)
+    |g[t] - g[t-1]| <= r[t],  |g[t] - target[t]| <= f[t], g = imp - exp   (with smoothing)
 
 V, the value of energy left at the end, keeps the plan from emptying the battery merely because
-the horizon ends.
+the horizon ends. The cvxpy engine (cvxpy_engine.py) states the same model with cvxpy.
 """
 
 from __future__ import annotations
@@ -22,18 +25,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .model import FloatArray, Plan, PlanningProblem
 
-# EUR per kWh of violated limit: far above any energy price, so a slack is used only when the
-# limits cannot all be kept (e.g. a measured SoC outside the window).
-SLACK_PENALTY_EUR_KWH = 10.0
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
-_BLOCKS = (
+# EUR per kWh of violated limit: far above any energy price, so a slack is used only when the
+# limits cannot all be kept (a measured SoC outside the window, a load beyond the grid connection).
+# The battery's window is a safety limit and weighs more: when both cannot be kept, the grid gives.
+SOC_SLACK_EUR_KWH = 100.0
+GRID_SLACK_EUR_KWH = 10.0
+
+_SLOT_BLOCKS = (
     "charge",
     "discharge",
     "energy",
@@ -45,7 +53,6 @@ _BLOCKS = (
     "over",
 )
 
-
 _local = threading.local()
 
 
@@ -54,23 +61,16 @@ class SolverError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class LinearProgram:
-    """A linear program in HiGHS's column-wise form: min cost.x, row_lower <= A x <= row_upper."""
+class Bounds:
+    """Variable bounds and prices of one problem, shared by both engines."""
 
-    cost: FloatArray
-    col_lower: FloatArray
-    col_upper: FloatArray
-    row_lower: FloatArray
-    row_upper: FloatArray
-    a_start: npt.NDArray[np.int32]
-    a_index: npt.NDArray[np.int32]
-    a_value: FloatArray
-    slots: int
-
-    def block(self, values: FloatArray, name: str) -> FloatArray:
-        """Return the part of a column vector that belongs to one variable block."""
-        i = _BLOCKS.index(name)
-        return values[i * self.slots : (i + 1) * self.slots]
+    import_price: FloatArray
+    export_price: FloatArray
+    charge_max: FloatArray
+    discharge_max: FloatArray
+    initial_kwh: float
+    keep: float
+    terminal_value: float
 
 
 def terminal_value_eur_kwh(problem: PlanningProblem) -> float:
@@ -85,109 +85,180 @@ def terminal_value_eur_kwh(problem: PlanningProblem) -> float:
     )
 
 
-def build_lp(problem: PlanningProblem, terminal_value: float) -> LinearProgram:
+def bounds(problem: PlanningProblem) -> Bounds:
+    """Return prices and variable bounds of the problem."""
+    bat = problem.battery
+    objective = problem.objective
+    surplus = np.clip(problem.pv_kw - problem.load_kw, 0, None)
+    deficit = np.clip(problem.load_kw - problem.pv_kw, 0, None)
+    charge_max = np.full(problem.slots, bat.max_charge_kw)
+    discharge_max = np.full(problem.slots, bat.max_discharge_kw)
+    if not objective.grid_charging:
+        charge_max = np.minimum(charge_max, surplus)
+    if not objective.battery_export:
+        discharge_max = np.minimum(discharge_max, deficit)
+    value = problem.terminal_value_eur_kwh
+    return Bounds(
+        import_price=problem.tariff.import_price(problem.spot_eur_kwh),
+        export_price=problem.tariff.export_price(problem.spot_eur_kwh),
+        charge_max=charge_max,
+        discharge_max=discharge_max,
+        initial_kwh=bat.capacity_kwh * problem.soc_pct / 100,
+        keep=1.0 - bat.self_discharge_per_h * problem.slot_hours,
+        terminal_value=terminal_value_eur_kwh(problem) if value is None else value,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LinearProgram:
+    """A linear program in HiGHS's column-wise form: min cost.x, row_lower <= A x <= row_upper."""
+
+    cost: FloatArray
+    col_lower: FloatArray
+    col_upper: FloatArray
+    row_lower: FloatArray
+    row_upper: FloatArray
+    a_start: npt.NDArray[np.int32]
+    a_index: npt.NDArray[np.int32]
+    a_value: FloatArray
+    columns: dict[str, npt.NDArray[np.int64]]
+    storage_rows: npt.NDArray[np.int64]
+
+
+class _Builder:
+    """Collects columns and rows of a sparse linear program."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, npt.NDArray[np.int64]] = {}
+        self.cost: list[FloatArray] = []
+        self.lower: list[FloatArray] = []
+        self.upper: list[FloatArray] = []
+        self.n_cols = 0
+        self.n_rows = 0
+        self.row_lower: list[FloatArray] = []
+        self.row_upper: list[FloatArray] = []
+        self.entries: list[
+            tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]
+        ] = []
+
+    def variables(
+        self, name: str, size: int, cost: Any, lower: Any, upper: Any
+    ) -> npt.NDArray[np.int64]:
+        index = np.arange(self.n_cols, self.n_cols + size, dtype=np.int64)
+        self.columns[name] = index
+        self.cost.append(np.broadcast_to(np.asarray(cost, dtype=float), size))
+        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=float), size))
+        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=float), size))
+        self.n_cols += size
+        return index
+
+    def rows(self, size: int, lower: Any, upper: Any) -> npt.NDArray[np.int64]:
+        index = np.arange(self.n_rows, self.n_rows + size, dtype=np.int64)
+        self.row_lower.append(np.broadcast_to(np.asarray(lower, dtype=float), size))
+        self.row_upper.append(np.broadcast_to(np.asarray(upper, dtype=float), size))
+        self.n_rows += size
+        return index
+
+    def coefficients(
+        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], value: Any
+    ) -> None:
+        self.entries.append(
+            (rows, cols, np.broadcast_to(np.asarray(value, dtype=float), rows.shape))
+        )
+
+    def build(self, storage_rows: npt.NDArray[np.int64]) -> LinearProgram:
+        row = np.concatenate([r for r, _, _ in self.entries])
+        col = np.concatenate([c for _, c, _ in self.entries])
+        val = np.concatenate([v for _, _, v in self.entries])
+        order = np.lexsort((row, col))
+        start = np.searchsorted(col[order], np.arange(self.n_cols + 1)).astype(np.int32)
+        return LinearProgram(
+            cost=np.concatenate(self.cost),
+            col_lower=np.concatenate(self.lower),
+            col_upper=np.concatenate(self.upper),
+            row_lower=np.concatenate(self.row_lower),
+            row_upper=np.concatenate(self.row_upper),
+            a_start=start,
+            a_index=row[order].astype(np.int32),
+            a_value=val[order],
+            columns=self.columns,
+            storage_rows=storage_rows,
+        )
+
+
+def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
     """Assemble the planning problem as a sparse linear program."""
     n = problem.slots
     dt = problem.slot_hours
     bat = problem.battery
-    tariff = problem.tariff
-    idx = {name: np.arange(n) + i * n for i, name in enumerate(_BLOCKS)}
-    slots = np.arange(n)
-
-    cost = np.zeros(len(_BLOCKS) * n)
-    cost[idx["grid_import"]] = dt * tariff.import_price(problem.spot_eur_kwh)
-    cost[idx["grid_export"]] = -dt * tariff.export_price(problem.spot_eur_kwh)
-    cost[idx["charge"]] = dt * problem.degradation_eur_kwh
-    cost[idx["discharge"]] = dt * problem.degradation_eur_kwh
-    cost[idx["energy"][-1]] = -terminal_value
-    cost[idx["below"]] = SLACK_PENALTY_EUR_KWH
-    cost[idx["above"]] = SLACK_PENALTY_EUR_KWH
-    cost[idx["over"]] = SLACK_PENALTY_EUR_KWH * dt
-
-    lower = np.zeros_like(cost)
-    upper = np.full_like(cost, np.inf)
-    upper[idx["charge"]] = bat.max_charge_kw
-    upper[idx["discharge"]] = bat.max_discharge_kw
-    upper[idx["energy"]] = bat.capacity_kwh
-    upper[idx["grid_import"]] = np.inf  # the limit is a soft row below
-    upper[idx["grid_export"]] = problem.grid.max_export_kw
-    upper[idx["curtail"]] = problem.pv_kw
-
-    keep = 1.0 - bat.self_discharge_per_h * dt
-    rows: list[npt.NDArray[Any]] = []
-    cols: list[npt.NDArray[Any]] = []
-    vals: list[npt.NDArray[Any]] = []
-
-    def add(
-        row: npt.NDArray[np.int64],
-        col: npt.NDArray[np.int64],
-        value: float | FloatArray,
-    ) -> None:
-        rows.append(row)
-        cols.append(col)
-        vals.append(np.broadcast_to(np.asarray(value, dtype=float), row.shape))
-
-    # Row blocks: balance, storage, soc floor, soc ceiling, import limit.
-    balance, storage, floor, ceiling, limit = (slots + k * n for k in range(5))
-    add(balance, idx["grid_import"], 1.0)
-    add(balance, idx["grid_export"], -1.0)
-    add(balance, idx["charge"], -1.0)
-    add(balance, idx["discharge"], 1.0)
-    add(balance, idx["curtail"], -1.0)
-    add(storage, idx["energy"], 1.0)
-    add(storage[1:], idx["energy"][:-1], -keep)
-    add(storage, idx["charge"], -dt * bat.charge_efficiency)
-    add(storage, idx["discharge"], dt / bat.discharge_efficiency)
-    add(floor, idx["energy"], 1.0)
-    add(floor, idx["below"], 1.0)
-    add(ceiling, idx["energy"], 1.0)
-    add(ceiling, idx["above"], -1.0)
-    add(limit, idx["grid_import"], 1.0)
-    add(limit, idx["over"], -1.0)
+    obj = problem.objective
+    lp = _Builder()
+    inf = np.inf
+    c = lp.variables("charge", n, dt * obj.degradation_eur_kwh, 0, b.charge_max)
+    d = lp.variables("discharge", n, dt * obj.degradation_eur_kwh, 0, b.discharge_max)
+    energy_cost = np.zeros(n)
+    energy_cost[-1] = -b.terminal_value
+    e = lp.variables("energy", n, energy_cost, 0, bat.capacity_kwh)
+    imp = lp.variables("grid_import", n, dt * b.import_price, 0, inf)
+    exp = lp.variables(
+        "grid_export", n, -dt * b.export_price, 0, problem.grid.max_export_kw
+    )
+    curt = lp.variables("curtail", n, 0, 0, problem.pv_kw)
+    below = lp.variables("below", n, SOC_SLACK_EUR_KWH, 0, inf)
+    above = lp.variables("above", n, SOC_SLACK_EUR_KWH, 0, inf)
+    over = lp.variables("over", n, GRID_SLACK_EUR_KWH * dt, 0, inf)
 
     net_load = problem.load_kw - problem.pv_kw
-    initial_kwh = bat.capacity_kwh * problem.soc_pct / 100
+    balance = lp.rows(n, net_load, net_load)
+    for cols, sign in ((imp, 1.0), (exp, -1.0), (c, -1.0), (d, 1.0), (curt, -1.0)):
+        lp.coefficients(balance, cols, sign)
+
     storage_rhs = np.zeros(n)
-    storage_rhs[0] = keep * initial_kwh
-    row_lower = np.concatenate(
-        [
-            net_load,
-            storage_rhs,
-            np.full(n, bat.energy_min_kwh),
-            np.full(n, -np.inf),
-            np.full(n, -np.inf),
-        ]
-    )
-    row_upper = np.concatenate(
-        [
-            net_load,
-            storage_rhs,
-            np.full(n, np.inf),
-            np.full(n, bat.energy_max_kwh),
-            np.full(n, problem.grid.max_import_kw),
-        ]
-    )
+    storage_rhs[0] = b.keep * b.initial_kwh
+    storage = lp.rows(n, storage_rhs, storage_rhs)
+    lp.coefficients(storage, e, 1.0)
+    lp.coefficients(storage[1:], e[:-1], -b.keep)
+    lp.coefficients(storage, c, -dt * bat.charge_efficiency)
+    lp.coefficients(storage, d, dt / bat.discharge_efficiency)
 
-    row = np.concatenate(rows)
-    col = np.concatenate(cols)
-    val = np.concatenate(vals)
-    order = np.lexsort((row, col))
-    col_sorted = col[order]
-    start = np.searchsorted(col_sorted, np.arange(len(cost) + 1)).astype(np.int32)
-    return LinearProgram(
-        cost=cost,
-        col_lower=lower,
-        col_upper=upper,
-        row_lower=row_lower,
-        row_upper=row_upper,
-        a_start=start,
-        a_index=row[order].astype(np.int32),
-        a_value=val[order],
-        slots=n,
-    )
+    floor = lp.rows(n, bat.energy_min_kwh, inf)
+    lp.coefficients(floor, e, 1.0)
+    lp.coefficients(floor, below, 1.0)
+    ceiling = lp.rows(n, -inf, bat.energy_max_kwh)
+    lp.coefficients(ceiling, e, 1.0)
+    lp.coefficients(ceiling, above, -1.0)
+    limit = lp.rows(n, -inf, problem.grid.max_import_kw)
+    lp.coefficients(limit, imp, 1.0)
+    lp.coefficients(limit, over, -1.0)
+
+    if obj.peak_eur_kw > 0:
+        peak = lp.variables("peak", 1, obj.peak_eur_kw, obj.peak_floor_kw, inf)
+        rows = lp.rows(n, -inf, 0.0)
+        lp.coefficients(rows, imp, 1.0)
+        lp.coefficients(rows, np.repeat(peak, n), -1.0)
+    if obj.ramp_eur_kw > 0 and n > 1:
+        ramp = lp.variables("ramp", n - 1, obj.ramp_eur_kw, 0, inf)
+        for sign in (1.0, -1.0):
+            rows = lp.rows(n - 1, -inf, 0.0)
+            lp.coefficients(rows, imp[1:], sign)
+            lp.coefficients(rows, exp[1:], -sign)
+            lp.coefficients(rows, imp[:-1], -sign)
+            lp.coefficients(rows, exp[:-1], sign)
+            lp.coefficients(rows, ramp, -1.0)
+    if obj.flatten_eur_kw > 0:
+        target = (
+            np.zeros(n) if problem.grid_target_kw is None else problem.grid_target_kw
+        )
+        flat = lp.variables("flatten", n, obj.flatten_eur_kw * dt, 0, inf)
+        for sign in (1.0, -1.0):
+            rows = lp.rows(n, -inf, sign * target)
+            lp.coefficients(rows, imp, sign)
+            lp.coefficients(rows, exp, -sign)
+            lp.coefficients(rows, flat, -1.0)
+    return lp.build(storage)
 
 
-def solve_highs(problem: PlanningProblem, terminal_value: float | None = None) -> Plan:
+def solve_highs(problem: PlanningProblem) -> Plan:
     """Solve the planning problem with HiGHS and return the plan.
 
     Raises SolverError when HiGHS does not report an optimal solution; thanks to the slacks that
@@ -195,11 +266,9 @@ def solve_highs(problem: PlanningProblem, terminal_value: float | None = None) -
     """
     import highspy  # noqa: PLC0415 - heavy import, done where the solve runs (off the event loop)
 
-    value = (
-        terminal_value_eur_kwh(problem) if terminal_value is None else terminal_value
-    )
     began = time.perf_counter()
-    lp = build_lp(problem, value)
+    b = bounds(problem)
+    lp = build_lp(problem, b)
     model = highspy.HighsLp()
     model.num_col_ = len(lp.cost)
     model.num_row_ = len(lp.row_lower)
@@ -226,49 +295,53 @@ def solve_highs(problem: PlanningProblem, terminal_value: float | None = None) -
     solution = solver.getSolution()
     x = np.asarray(solution.col_value, dtype=float)
     duals = np.asarray(solution.row_dual, dtype=float)
-    solve_ms = (time.perf_counter() - began) * 1000
-    return _plan_from_solution(
+    columns = {name: x[index] for name, index in lp.columns.items()}
+    return plan_from_solution(
         problem,
-        lp,
-        x,
-        duals[problem.slots : 2 * problem.slots],
-        value,
-        "highs",
-        solve_ms,
+        b,
+        columns,
+        # HiGHS reports d(cost)/d(rhs); one more kWh in storage lowers the cost.
+        stored_energy_value=-duals[lp.storage_rows],
+        objective=float(solver.getInfo().objective_function_value),
+        engine="highs",
+        solve_ms=(time.perf_counter() - began) * 1000,
     )
 
 
 def _thread_solver() -> Any:
-    """One HiGHS instance per thread, reused: creating one costs time and prints a banner."""
+    """Return this thread's HiGHS instance: creating one costs time and prints a banner."""
     solver = getattr(_local, "solver", None)
     if solver is None:
         import highspy  # noqa: PLC0415 - see solve_highs
 
         solver = highspy.Highs()  # type: ignore[no-untyped-call]
         solver.setOptionValue("output_flag", False)
-        solver.setOptionValue("threads", 1)
+        # No "threads" option: HiGHS's scheduler is global, set up by whichever instance runs first
+        # (cvxpy's included), and a different thread count makes later runs fail.
         _local.solver = solver
     return solver
 
 
-def _plan_from_solution(
+def plan_from_solution(
     problem: PlanningProblem,
-    lp: LinearProgram,
-    x: FloatArray,
-    storage_duals: FloatArray,
-    terminal_value: float,
+    b: Bounds,
+    columns: Mapping[str, npt.ArrayLike],
+    *,
+    stored_energy_value: FloatArray,
+    objective: float,
     engine: str,
     solve_ms: float,
 ) -> Plan:
+    """Turn an engine's solution (values per variable block) into a plan."""
+    values = {
+        name: np.asarray(column, dtype=np.float64) for name, column in columns.items()
+    }
     dt = problem.slot_hours
-    imp = np.clip(lp.block(x, "grid_import"), 0, None)
-    exp = np.clip(lp.block(x, "grid_export"), 0, None)
-    energy = lp.block(x, "energy")
-    import_price = problem.tariff.import_price(problem.spot_eur_kwh)
-    export_price = problem.tariff.export_price(problem.spot_eur_kwh)
+    imp = np.clip(values["grid_import"], 0, None)
+    exp = np.clip(values["grid_export"], 0, None)
     net_load = problem.load_kw - problem.pv_kw
     baseline = dt * np.where(
-        net_load > 0, import_price * net_load, export_price * net_load
+        net_load > 0, b.import_price * net_load, b.export_price * net_load
     )
     return Plan(
         start=problem.start,
@@ -279,16 +352,16 @@ def _plan_from_solution(
         solve_ms=solve_ms,
         initial_soc_pct=problem.soc_pct,
         capacity_kwh=problem.battery.capacity_kwh,
-        battery_kw=lp.block(x, "discharge") - lp.block(x, "charge"),
-        soc_pct=np.clip(energy / problem.battery.capacity_kwh * 100, 0, 100),
+        battery_kw=values["discharge"] - values["charge"],
+        soc_pct=np.clip(values["energy"] / problem.battery.capacity_kwh * 100, 0, 100),
         grid_import_kw=imp,
         grid_export_kw=exp,
-        pv_curtailed_kw=np.clip(lp.block(x, "curtail"), 0, None),
-        import_price_eur_kwh=import_price,
-        export_price_eur_kwh=export_price,
-        cost_eur=dt * (import_price * imp - export_price * exp),
+        pv_curtailed_kw=np.clip(values["curtail"], 0, None),
+        import_price_eur_kwh=b.import_price,
+        export_price_eur_kwh=b.export_price,
+        cost_eur=dt * (b.import_price * imp - b.export_price * exp),
         baseline_cost_eur=baseline,
-        # HiGHS reports d(cost)/d(rhs); one more kWh in storage lowers the cost.
-        stored_energy_value_eur_kwh=-storage_duals,
-        terminal_value_eur_kwh=terminal_value,
+        objective_eur=objective,
+        stored_energy_value_eur_kwh=np.asarray(stored_energy_value, dtype=float),
+        terminal_value_eur_kwh=b.terminal_value,
     )

@@ -1,0 +1,219 @@
+"""The planning model of optimizer.py stated with cvxpy, compiled once per shape, solved by HiGHS.
+
+cvxpy has no wheels for Home Assistant OS (musl), so it is optional: used where it installs, never
+required. The problem is written with Parameters (disciplined parametrized programming), so a problem
+of a given shape is compiled once and every later solve only substitutes new data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import importlib.util
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .optimizer import (
+    GRID_SLACK_EUR_KWH,
+    SOC_SLACK_EUR_KWH,
+    SolverError,
+    bounds,
+    plan_from_solution,
+)
+
+if TYPE_CHECKING:
+    from .model import Battery, Grid, Plan, PlanningProblem
+
+_lock = threading.Lock()
+_compiled: dict[tuple[Any, ...], _Compiled] = {}
+# Shapes kept compiled; each is a few MB, and a site uses a handful (horizons of 24 to 48 hours).
+_MAX_COMPILED = 16
+
+
+def cvxpy_available() -> bool:
+    """Return whether cvxpy can be imported here."""
+    return importlib.util.find_spec("cvxpy") is not None
+
+
+@dataclass(slots=True)
+class _Compiled:
+    problem: Any
+    parameters: dict[str, Any]
+    variables: dict[str, Any]
+    storage: list[Any]
+
+
+def _compile(
+    n: int,
+    dt: float,
+    battery: Battery,
+    grid: Grid,
+    peak: bool,
+    ramp: bool,
+    flatten: bool,
+) -> _Compiled:
+    import cvxpy as cp  # noqa: PLC0415 - heavy and optional: imported where the solve runs
+
+    par = {
+        "import_price": cp.Parameter(n),
+        "export_price": cp.Parameter(n),
+        "net_load": cp.Parameter(n),
+        "pv": cp.Parameter(n, nonneg=True),
+        "charge_max": cp.Parameter(n, nonneg=True),
+        "discharge_max": cp.Parameter(n, nonneg=True),
+        # The initial energy after one slot of self-discharge: one parameter, as DPP allows no
+        # product of two parameters.
+        "initial_kept_kwh": cp.Parameter(nonneg=True),
+        "keep": cp.Parameter(nonneg=True),
+        "terminal_value": cp.Parameter(),
+        "degradation": cp.Parameter(nonneg=True),
+    }
+    var = {
+        name: cp.Variable(n, nonneg=True)
+        for name in (
+            "charge",
+            "discharge",
+            "energy",
+            "grid_import",
+            "grid_export",
+            "curtail",
+            "below",
+            "above",
+            "over",
+        )
+    }
+    c, d, e = var["charge"], var["discharge"], var["energy"]
+    imp, exp = var["grid_import"], var["grid_export"]
+    eta_c, eta_d = battery.charge_efficiency, battery.discharge_efficiency
+    storage = [
+        e[0] == par["initial_kept_kwh"] + dt * (eta_c * c[0] - d[0] / eta_d),
+    ]
+    if n > 1:
+        storage.append(
+            e[1:] == par["keep"] * e[:-1] + dt * (eta_c * c[1:] - d[1:] / eta_d)
+        )
+    constraints = [
+        imp - exp - c + d - var["curtail"] == par["net_load"],
+        *storage,
+        e + var["below"] >= battery.energy_min_kwh,
+        e - var["above"] <= battery.energy_max_kwh,
+        imp - var["over"] <= grid.max_import_kw,
+        c <= par["charge_max"],
+        d <= par["discharge_max"],
+        e <= battery.capacity_kwh,
+        exp <= grid.max_export_kw,
+        var["curtail"] <= par["pv"],
+    ]
+    cost = (
+        dt * (par["import_price"] @ imp - par["export_price"] @ exp)
+        + dt * par["degradation"] * cp.sum(c + d)
+        - par["terminal_value"] * e[n - 1]
+        + SOC_SLACK_EUR_KWH * cp.sum(var["below"] + var["above"])
+        + GRID_SLACK_EUR_KWH * dt * cp.sum(var["over"])
+    )
+    grid_power = imp - exp
+    if peak:
+        par["peak_price"] = cp.Parameter(nonneg=True)
+        par["peak_floor"] = cp.Parameter(nonneg=True)
+        var["peak"] = cp.Variable()
+        constraints += [var["peak"] >= imp, var["peak"] >= par["peak_floor"]]
+        cost += par["peak_price"] * var["peak"]
+    if ramp:
+        par["ramp_price"] = cp.Parameter(nonneg=True)
+        var["ramp"] = cp.Variable(n - 1, nonneg=True)
+        change = grid_power[1:] - grid_power[:-1]
+        constraints += [var["ramp"] >= change, var["ramp"] >= -change]
+        cost += par["ramp_price"] * cp.sum(var["ramp"])
+    if flatten:
+        par["flatten_price"] = cp.Parameter(nonneg=True)
+        par["target"] = cp.Parameter(n)
+        var["flatten"] = cp.Variable(n, nonneg=True)
+        distance = grid_power - par["target"]
+        constraints += [var["flatten"] >= distance, var["flatten"] >= -distance]
+        cost += dt * par["flatten_price"] * cp.sum(var["flatten"])
+    problem = cp.Problem(cp.Minimize(cost), constraints)
+    return _Compiled(problem=problem, parameters=par, variables=var, storage=storage)
+
+
+def solve_cvxpy(problem: PlanningProblem) -> Plan:
+    """Solve the planning problem with cvxpy (HiGHS underneath) and return the plan."""
+    import cvxpy as cp  # noqa: PLC0415 - see _compile
+
+    began = time.perf_counter()
+    b = bounds(problem)
+    obj = problem.objective
+    peak, ramp, flatten = (
+        obj.peak_eur_kw > 0,
+        obj.ramp_eur_kw > 0 and problem.slots > 1,
+        obj.flatten_eur_kw > 0,
+    )
+    key = (
+        problem.slots,
+        problem.slot_minutes,
+        problem.battery,
+        problem.grid,
+        peak,
+        ramp,
+        flatten,
+    )
+    with _lock:
+        compiled = _compiled.get(key)
+        if compiled is None:
+            if len(_compiled) >= _MAX_COMPILED:
+                _compiled.pop(next(iter(_compiled)))
+            compiled = _compiled[key] = _compile(
+                problem.slots,
+                problem.slot_hours,
+                problem.battery,
+                problem.grid,
+                peak,
+                ramp,
+                flatten,
+            )
+        values: dict[str, Any] = {
+            "import_price": b.import_price,
+            "export_price": b.export_price,
+            "net_load": problem.load_kw - problem.pv_kw,
+            "pv": problem.pv_kw,
+            "charge_max": b.charge_max,
+            "discharge_max": b.discharge_max,
+            "initial_kept_kwh": b.keep * b.initial_kwh,
+            "keep": b.keep,
+            "terminal_value": b.terminal_value,
+            "degradation": obj.degradation_eur_kwh,
+            "peak_price": obj.peak_eur_kw,
+            "peak_floor": obj.peak_floor_kw,
+            "ramp_price": obj.ramp_eur_kw,
+            "flatten_price": obj.flatten_eur_kw,
+            "target": np.zeros(problem.slots)
+            if problem.grid_target_kw is None
+            else problem.grid_target_kw,
+        }
+        for name, parameter in compiled.parameters.items():
+            parameter.value = values[name]
+        try:
+            compiled.problem.solve(solver=cp.HIGHS)
+        except cp.error.SolverError as err:
+            raise SolverError(f"cvxpy: {err}") from err
+        if compiled.problem.status != cp.OPTIMAL:
+            raise SolverError(f"cvxpy finished with status {compiled.problem.status}")
+        columns = {
+            name: np.asarray(v.value, dtype=float).reshape(-1)
+            for name, v in compiled.variables.items()
+        }
+        # cvxpy's duals of "e == ..." are d(cost)/d(rhs) with the opposite sign of HiGHS's rows.
+        duals = np.concatenate(
+            [np.atleast_1d(con.dual_value) for con in compiled.storage]
+        )
+        objective = float(compiled.problem.value)
+    return plan_from_solution(
+        problem,
+        b,
+        columns,
+        stored_energy_value=np.asarray(duals, dtype=float),
+        objective=objective,
+        engine="cvxpy",
+        solve_ms=(time.perf_counter() - began) * 1000,
+    )

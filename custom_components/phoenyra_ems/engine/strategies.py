@@ -1,0 +1,179 @@
+"""The four strategies as presets of one objective, and automatic selection with hysteresis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .model import FloatArray, Objective, Plan, PlanningProblem, Strategy
+from .optimizer import solve_highs
+
+type Solver = Callable[[PlanningProblem], Plan]
+
+# Weights of the strategy-specific terms, in EUR. They shape a plan; the true site cost that
+# automatic selection compares (site_cost) contains none of them.
+PEAK_SHAVING_EUR_KW = (
+    10.0  # far above a day's energy arbitrage: peaks first, energy second
+)
+LOAD_BALANCING_FLATTEN_EUR_KW = 0.05  # per kW and hour away from the moving average
+LOAD_BALANCING_RAMP_EUR_KW = 0.02  # per kW change between slots
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StrategySettings:
+    """What the strategies need to know beyond the planning problem itself."""
+
+    degradation_eur_kwh: float = 0.0
+    # Demand charge of the tariff per kW of the billing period's highest import (0: none).
+    demand_charge_eur_kw: float = 0.0
+    # Highest import already reached in the billing period: only import above it costs more.
+    peak_reached_kw: float = 0.0
+    # Peak shaving cuts import above this percentile of the forecast net load.
+    peak_threshold_percentile: float = 75.0
+    # Load balancing flattens grid power towards its centred moving average over this many slots.
+    smoothing_window_slots: int = 12
+    allow_grid_charging: bool = False
+    switch_threshold: float = 0.15
+
+
+def default_degradation_eur_kwh(
+    battery_price_eur_kwh: float, cycle_life: float
+) -> float:
+    """Return the wear cost per kWh through the battery (charged plus discharged).
+
+    One equivalent full cycle passes twice the capacity through the battery, so a battery that
+    costs P per kWh of capacity and lasts N cycles wears P / (2 N) per kWh of throughput.
+    """
+    return battery_price_eur_kwh / (2 * cycle_life)
+
+
+def moving_average(values: FloatArray, window: int) -> FloatArray:
+    """Return the centred moving average (shorter at the ends)."""
+    window = max(1, min(window, len(values)))
+    kernel = np.ones(window)
+    total = np.convolve(values, kernel, mode="same")
+    count = np.convolve(np.ones(len(values)), kernel, mode="same")
+    return np.asarray(total / count, dtype=np.float64)
+
+
+def preset(
+    problem: PlanningProblem, strategy: Strategy, settings: StrategySettings
+) -> PlanningProblem:
+    """Return the problem with the objective of ``strategy``."""
+    base = Objective(
+        degradation_eur_kwh=settings.degradation_eur_kwh,
+        peak_eur_kw=settings.demand_charge_eur_kw,
+        peak_floor_kw=settings.peak_reached_kw,
+    )
+    target: FloatArray | None = None
+    net_load = problem.load_kw - problem.pv_kw
+    match strategy:
+        case Strategy.ARBITRAGE:
+            objective = base
+        case Strategy.PEAK_SHAVING:
+            threshold = float(
+                np.percentile(net_load, settings.peak_threshold_percentile)
+            )
+            objective = replace(
+                base,
+                peak_eur_kw=settings.demand_charge_eur_kw + PEAK_SHAVING_EUR_KW,
+                peak_floor_kw=max(settings.peak_reached_kw, threshold, 0.0),
+            )
+        case Strategy.SELF_CONSUMPTION:
+            objective = replace(
+                base, grid_charging=settings.allow_grid_charging, battery_export=False
+            )
+        case Strategy.LOAD_BALANCING:
+            objective = replace(
+                base,
+                flatten_eur_kw=LOAD_BALANCING_FLATTEN_EUR_KW,
+                ramp_eur_kw=LOAD_BALANCING_RAMP_EUR_KW,
+            )
+            target = moving_average(net_load, settings.smoothing_window_slots)
+    return replace(
+        problem, strategy=strategy, objective=objective, grid_target_kw=target
+    )
+
+
+def site_cost(plan: Plan, settings: StrategySettings) -> float:
+    """Return what the plan really costs the site over its horizon, in EUR.
+
+    Energy at the tariff, battery wear, the demand charge on import above the peak already
+    reached, less the value of the energy the plan leaves in the battery: the same yardstick for
+    every strategy, free of the weights that shape them.
+    """
+    dt = plan.slot_minutes / 60
+    throughput_kwh = float(np.abs(plan.battery_kw).sum()) * dt
+    extra_peak_kw = max(
+        0.0, float(plan.grid_import_kw.max()) - settings.peak_reached_kw
+    )
+    stored_kwh = (
+        (float(plan.soc_pct[-1]) - plan.initial_soc_pct) / 100 * plan.capacity_kwh
+    )
+    return (
+        float(plan.cost_eur.sum())
+        + settings.degradation_eur_kwh * throughput_kwh
+        + settings.demand_charge_eur_kw * extra_peak_kw
+        - plan.terminal_value_eur_kwh * stored_kwh
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The plan chosen for a run, with every strategy's true cost and why it was chosen."""
+
+    plan: Plan
+    costs: dict[Strategy, float]
+    reason: str
+
+
+def select(
+    problem: PlanningProblem,
+    settings: StrategySettings,
+    active: Strategy | None,
+    solver: Solver = solve_highs,
+) -> Selection:
+    """Plan all four strategies and pick one, switching away from ``active`` only for a clear gain.
+
+    Another strategy replaces the active one only when its true cost is lower by more than
+    ``switch_threshold`` of the active plan's saving against no battery (and by at least a cent),
+    so small differences between forecasts do not flip the strategy back and forth.
+    """
+    plans = {
+        strategy: solver(preset(problem, strategy, settings)) for strategy in Strategy
+    }
+    costs = {strategy: site_cost(plan, settings) for strategy, plan in plans.items()}
+    best = min(costs, key=costs.__getitem__)
+    hours = problem.slots * problem.slot_hours
+    if active is None or active == best:
+        runner_up = min((s for s in costs if s != best), key=costs.__getitem__)
+        margin = costs[runner_up] - costs[best]
+        reason = f"{best}: {margin:.2f} EUR better over {hours:.0f} h than {runner_up}"
+        return Selection(plans[best], costs, reason)
+    gain = costs[active] - costs[best]
+    saving = float(plans[active].baseline_cost_eur.sum()) - costs[active]
+    if gain > max(settings.switch_threshold * abs(saving), 0.01):
+        return Selection(
+            plans[best],
+            costs,
+            f"{best}: {gain:.2f} EUR better over {hours:.0f} h than {active}",
+        )
+    reason = (
+        f"{active}: kept; {best} would save only {gain:.2f} EUR more over {hours:.0f} h "
+        f"(switch threshold {settings.switch_threshold:.0%})"
+    )
+    return Selection(plans[active], costs, reason)
+
+
+def plan_strategy(
+    problem: PlanningProblem,
+    settings: StrategySettings,
+    strategy: Strategy,
+    solver: Solver = solve_highs,
+) -> Selection:
+    """Plan one strategy chosen by the user."""
+    plan = solver(preset(problem, strategy, settings))
+    cost = site_cost(plan, settings)
+    return Selection(plan, {strategy: cost}, f"{strategy}: chosen manually")

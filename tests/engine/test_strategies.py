@@ -1,0 +1,172 @@
+"""Strategy presets shape plans as their names promise; automatic selection switches with hysteresis."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from custom_components.phoenyra_ems.engine.model import (
+    Battery,
+    Grid,
+    PlanningProblem,
+    Strategy,
+    Tariff,
+)
+from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.simulator import SiteSeries
+from custom_components.phoenyra_ems.engine.strategies import (
+    StrategySettings,
+    default_degradation_eur_kwh,
+    moving_average,
+    plan_strategy,
+    preset,
+    select,
+    site_cost,
+)
+
+SETTINGS = StrategySettings()
+
+
+def real_day(
+    start: datetime = datetime(2026, 5, 12, 0), soc: float = 30.0, slots: int = 96
+) -> PlanningProblem:
+    spot, load, pv = SiteSeries.load_bundled().window(start, slots, 15)
+    return PlanningProblem(
+        start=start.replace(tzinfo=UTC),
+        slot_minutes=15,
+        spot_eur_kwh=spot,
+        load_kw=load,
+        pv_kw=pv,
+        soc_pct=soc,
+        battery=Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5),
+        grid=Grid(max_import_kw=17, max_export_kw=10),
+        tariff=Tariff(),
+    )
+
+
+def test_self_consumption_only_stores_surplus_and_only_covers_load() -> None:
+    problem = real_day()
+    plan = solve_highs(preset(problem, Strategy.SELF_CONSUMPTION, SETTINGS))
+    surplus = np.clip(problem.pv_kw - problem.load_kw, 0, None)
+    deficit = np.clip(problem.load_kw - problem.pv_kw, 0, None)
+    assert np.all(-plan.battery_kw <= surplus + 1e-6)
+    assert np.all(plan.battery_kw <= deficit + 1e-6)
+    # It stores the day's surplus (up to what the window holds) and uses it later.
+    charged_kwh = float(np.clip(-plan.battery_kw, 0, None).sum()) * 0.25
+    room_kwh = (90 - 30) / 100 * 10 / 0.95
+    assert charged_kwh == pytest.approx(
+        min(float(surplus.sum()) * 0.25, room_kwh), rel=0.05
+    )
+    assert float(np.clip(plan.battery_kw, 0, None).sum()) * 0.25 > 0.5 * charged_kwh
+    # Arbitrage, free to trade with the grid, does at least as well on energy cost.
+    arbitrage = solve_highs(preset(problem, Strategy.ARBITRAGE, SETTINGS))
+    assert site_cost(arbitrage, SETTINGS) <= site_cost(plan, SETTINGS) + 1e-6
+
+
+def test_self_consumption_may_charge_from_the_grid_when_allowed() -> None:
+    problem = real_day(start=datetime(2026, 5, 12, 20), slots=48)
+    strict = solve_highs(preset(problem, Strategy.SELF_CONSUMPTION, SETTINGS))
+    allowed = solve_highs(
+        preset(
+            problem,
+            Strategy.SELF_CONSUMPTION,
+            replace(SETTINGS, allow_grid_charging=True),
+        )
+    )
+    night = problem.pv_kw < 0.01
+    assert strict.battery_kw[night].min() > -1e-6
+    assert site_cost(allowed, SETTINGS) <= site_cost(strict, SETTINGS) + 1e-6
+
+
+def test_peak_shaving_cuts_the_peak() -> None:
+    n = 96
+    load = np.full(n, 1.0)
+    load[70:76] = 9.0  # an evening peak of 1.5 hours
+    problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
+    arbitrage = solve_highs(preset(problem, Strategy.ARBITRAGE, SETTINGS))
+    shaving = solve_highs(preset(problem, Strategy.PEAK_SHAVING, SETTINGS))
+    assert shaving.grid_import_kw.max() <= 9.0 - 4.9
+    assert shaving.grid_import_kw.max() < arbitrage.grid_import_kw.max() - 1.0
+
+
+def test_load_balancing_flattens_grid_power() -> None:
+    problem = real_day()
+    arbitrage = solve_highs(preset(problem, Strategy.ARBITRAGE, SETTINGS))
+    balancing = solve_highs(preset(problem, Strategy.LOAD_BALANCING, SETTINGS))
+
+    def roughness(plan: object) -> float:
+        grid = plan.grid_import_kw - plan.grid_export_kw  # type: ignore[attr-defined]
+        return float(np.abs(np.diff(grid)).sum())
+
+    assert roughness(balancing) < 0.5 * roughness(arbitrage)
+
+
+def test_moving_average_is_centred() -> None:
+    values = np.array([0.0, 0.0, 3.0, 0.0, 0.0])
+    assert moving_average(values, 3) == pytest.approx([0.0, 1.0, 1.0, 1.0, 0.0])
+    assert moving_average(values, 1) == pytest.approx(values)
+
+
+def test_default_degradation() -> None:
+    # 400 EUR/kWh over 6000 cycles: 2 x 6000 kWh pass through each kWh of capacity.
+    assert default_degradation_eur_kwh(400, 6000) == pytest.approx(400 / 12000)
+
+
+def test_site_cost_counts_wear_demand_and_stored_energy() -> None:
+    problem = real_day()
+    plan = solve_highs(preset(problem, Strategy.ARBITRAGE, SETTINGS))
+    base = site_cost(plan, SETTINGS)
+    stored = (
+        (plan.soc_pct[-1] - plan.initial_soc_pct)
+        / 100
+        * 10
+        * plan.terminal_value_eur_kwh
+    )
+    assert base == pytest.approx(plan.cost_eur.sum() - stored)
+    worn = site_cost(plan, replace(SETTINGS, degradation_eur_kwh=0.1))
+    assert worn - base == pytest.approx(0.1 * np.abs(plan.battery_kw).sum() * 0.25)
+    charged = site_cost(plan, replace(SETTINGS, demand_charge_eur_kw=10))
+    assert charged - base == pytest.approx(10 * plan.grid_import_kw.max())
+
+
+def test_automatic_selection_picks_the_cheapest_and_says_why() -> None:
+    problem = real_day()
+    selection = select(problem, SETTINGS, active=None)
+    best = min(selection.costs, key=selection.costs.__getitem__)
+    assert selection.plan.strategy == best
+    assert set(selection.costs) == set(Strategy)
+    assert selection.reason.startswith(f"{best}: ")
+    assert "EUR better over 24 h than" in selection.reason
+
+
+def test_automatic_selection_keeps_the_active_strategy_for_a_small_gain() -> None:
+    problem = real_day()
+    fresh = select(problem, SETTINGS, active=None)
+    best = fresh.plan.strategy
+    others = sorted((s for s in Strategy if s != best), key=fresh.costs.__getitem__)
+    close = others[0]
+    gain = fresh.costs[close] - fresh.costs[best]
+    saving = (
+        float(solve_highs(preset(problem, close, SETTINGS)).baseline_cost_eur.sum())
+        - fresh.costs[close]
+    )
+    # A threshold above the relative gain keeps the active strategy; one below it switches.
+    keep = select(
+        problem,
+        replace(SETTINGS, switch_threshold=gain / abs(saving) * 1.01 + 0.01),
+        active=close,
+    )
+    assert keep.plan.strategy == close
+    assert keep.reason.startswith(f"{close}: kept")
+    switch = select(problem, replace(SETTINGS, switch_threshold=0.0), active=others[-1])
+    assert switch.plan.strategy == best
+    assert f"than {others[-1]}" in switch.reason
+
+
+def test_manual_strategy() -> None:
+    selection = plan_strategy(real_day(), SETTINGS, Strategy.LOAD_BALANCING)
+    assert selection.plan.strategy == Strategy.LOAD_BALANCING
+    assert selection.reason == "load_balancing: chosen manually"

@@ -411,5 +411,6 @@ async def test_automatic_mode_explains_its_choice(
     assert attributes["reason"].startswith(f"{cheapest}: ")
     assert attributes["engine"] == "cvxpy"
     assert attributes["status"] == "optimal"
-    assert attributes["solve_time_ms"] > 0
+    # The test clock is frozen, so the measured time may be 0 here; the engine tests time real solves.
+    assert attributes["solve_time_ms"] >= 0
     assert attributes["horizon_slots"] == 144

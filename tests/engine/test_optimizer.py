@@ -87,6 +87,7 @@ def test_buys_low_and_sells_high() -> None:
     plan = solve_highs(problem(spot, soc=10))
     assert plan.status == "optimal"
     assert plan.engine == "highs"
+    assert plan.solve_ms > 0
     # Charges only while cheap, fills the window, discharges only while dear, down to its floor.
     assert plan.battery_kw[:16].max() < 1e-6
     assert plan.soc_pct[15] == pytest.approx(90.0, abs=1e-3)

@@ -32,6 +32,12 @@ _compiled: dict[tuple[Any, ...], _Compiled] = {}
 _MAX_COMPILED = 16
 
 
+def clear_compiled() -> None:
+    """Forget every compiled problem, so that the next solve of each shape is a cold one."""
+    with _lock:
+        _compiled.clear()
+
+
 def cvxpy_available() -> bool:
     """Return whether cvxpy can be imported here."""
     return importlib.util.find_spec("cvxpy") is not None

@@ -1,0 +1,1 @@
+"""Benchmarks of the engine: ./scripts/bench NAME [options]; the last line of output is JSON."""

@@ -1,0 +1,20 @@
+"""Entry point: python -m benchmarks NAME [options]."""
+
+from __future__ import annotations
+
+import sys
+
+from . import latency
+
+BENCHMARKS = {"latency": latency.main}
+
+
+def main() -> None:
+    """Run the benchmark named first on the command line."""
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        sys.exit(f"usage: ./scripts/bench {{{','.join(BENCHMARKS)}}} [options]")
+    BENCHMARKS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Real data for the benchmarks: ../shared/data when present, else the integration's bundled demo data."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from custom_components.phoenyra_ems.engine.simulator import SiteSeries
+
+if TYPE_CHECKING:
+    from custom_components.phoenyra_ems.engine.model import FloatArray
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+PRICES_2024 = SHARED / "prices" / "at_dayahead_hourly_2024.csv"
+HOUSEHOLD = (
+    SHARED / "household_pv" / "household_load_pv_30min_2024-02-28_2025-02-27.csv"
+)
+WEEK = timedelta(weeks=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteData:
+    """Prices (EUR/kWh), load and PV (kW) on one regular UTC grid of ``step_min`` minutes."""
+
+    start: datetime
+    step_min: int
+    spot_eur_kwh: FloatArray
+    load_kw: FloatArray
+    pv_kw: FloatArray
+    source: str
+
+    def window(
+        self, first: int, slots: int
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Return ``slots`` slots of prices, load and PV from slot ``first``."""
+        end = first + slots
+        return (
+            self.spot_eur_kwh[first:end],
+            self.load_kw[first:end],
+            self.pv_kw[first:end],
+        )
+
+
+def read_prices(path: Path) -> dict[datetime, float]:
+    """Read a price CSV (columns start_utc, price_eur_mwh) into EUR/kWh by start time."""
+    with path.open() as f:
+        return {
+            datetime.fromisoformat(row["start_utc"]): float(row["price_eur_mwh"]) / 1000
+            for row in csv.DictReader(f)
+        }
+
+
+def read_power(path: Path, column: str, scale: float = 1.0) -> dict[datetime, float]:
+    """Read a power CSV (column timestamp_utc, values in W) into kW by time; missing values are left out."""
+    out: dict[datetime, float] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            text = row[column]
+            if text not in ("", "nan", "NaN"):
+                out[datetime.fromisoformat(row["timestamp_utc"])] = (
+                    float(text) * scale / 1000
+                )
+    return out
+
+
+def on_grid(
+    series: dict[datetime, float],
+    start: datetime,
+    slots: int,
+    step_min: int,
+    fill: float | None = None,
+) -> FloatArray:
+    """Sample a series onto a regular grid, each slot taking the latest value at or before it.
+
+    Times outside the series' period are mapped onto it by whole weeks (same weekday and time of day),
+    as the load of another year stands in for the price year. Gaps take the last known value (or
+    ``fill`` where given, e.g. 0 for PV at night).
+    """
+    times = sorted(series)
+    stamps = np.array([t.timestamp() for t in times])
+    values = np.array([series[t] for t in times])
+    first, last = times[0], times[-1]
+    native_s = float(np.median(np.diff(stamps)))
+    out = np.empty(slots)
+    for i in range(slots):
+        t = start + timedelta(minutes=i * step_min)
+        if t < first:
+            t += WEEK * -((t - first) // WEEK)
+        elif t > last:
+            t -= WEEK * ((t - last) // WEEK + 1)
+        j = int(np.searchsorted(stamps, t.timestamp(), side="right")) - 1
+        stale = j < 0 or t.timestamp() - stamps[j] >= native_s * 1.5
+        out[i] = (
+            (fill if fill is not None else values[max(j, 0)]) if stale else values[j]
+        )
+    return out
+
+
+def load_site(
+    prices: Path = PRICES_2024,
+    load: Path = HOUSEHOLD,
+    load_column: str = "load_no_var_loads_w",
+    pv: Path | None = HOUSEHOLD,
+    pv_column: str = "pv_power_w",
+    step_min: int = 15,
+    load_scale: float = 1.0,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> SiteData:
+    """Build a site from CSV files (the shared data set by default)."""
+    price_series = read_prices(prices)
+    first = start or min(price_series)
+    stop = end or max(price_series) + timedelta(hours=1)
+    slots = int((stop - first) / timedelta(minutes=step_min))
+    spot = on_grid(price_series, first, slots, step_min)
+    load_kw = on_grid(read_power(load, load_column, load_scale), first, slots, step_min)
+    pv_kw = (
+        np.zeros(slots)
+        if pv is None
+        else np.clip(
+            on_grid(read_power(pv, pv_column), first, slots, step_min, 0.0), 0, None
+        )
+    )
+    return SiteData(
+        first, step_min, spot, load_kw, pv_kw, f"{prices.name}, {load.name}"
+    )
+
+
+def default_site() -> SiteData:
+    """Return the shared 2024 data when present, else four weeks of the bundled demo data."""
+    if PRICES_2024.exists() and HOUSEHOLD.exists():
+        return load_site()
+    series = SiteSeries.load_bundled()
+    start = datetime(2026, 5, 4, tzinfo=UTC)
+    spot, load, pv = series.window(
+        start.replace(tzinfo=None), len(series.load_kw), series.step_min
+    )
+    return SiteData(start, series.step_min, spot, load, pv, "bundled demo data")

@@ -1,0 +1,96 @@
+"""Solve time per engine, cold and warm, for 96, 192 and 672 slots of 15 minutes.
+
+Cold: the first solve of a problem of that shape (cvxpy compiles it). Warm: the window moved on by one
+slot, as a 15-minute re-plan does. Reports medians over the repeats.
+
+    ./scripts/bench latency [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from custom_components.phoenyra_ems.engine import cvxpy_engine
+from custom_components.phoenyra_ems.engine.model import (
+    Battery,
+    Grid,
+    PlanningProblem,
+    Tariff,
+)
+from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+
+from .data import SiteData, default_site
+
+SIZES = (96, 192, 672)
+BATTERY = Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5)
+GRID = Grid(max_import_kw=17, max_export_kw=10)
+
+
+def problem(site: SiteData, first: int, slots: int) -> PlanningProblem:
+    """Return the planning problem of ``slots`` slots from slot ``first``."""
+    spot, load, pv = site.window(first, slots)
+    return PlanningProblem(
+        start=site.start,
+        slot_minutes=site.step_min,
+        spot_eur_kwh=spot,
+        load_kw=load,
+        pv_kw=pv,
+        soc_pct=50.0,
+        battery=BATTERY,
+        grid=GRID,
+        tariff=Tariff(),
+    )
+
+
+def timed_ms(solve: object, p: PlanningProblem) -> float:
+    """Wall time of one solve in ms, problem assembly included."""
+    began = time.perf_counter()
+    solve(p)  # type: ignore[operator]
+    return (time.perf_counter() - began) * 1000
+
+
+def main(argv: list[str]) -> None:
+    """Measure and print the medians; the last line is JSON."""
+    parser = argparse.ArgumentParser(prog="./scripts/bench latency")
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args(argv)
+    site = default_site()
+    result: dict[str, object] = {
+        "highs_ms": {},
+        "source": site.source,
+        "repeats": args.repeats,
+    }
+    solve_highs(problem(site, 0, 96))  # the first solve of the process loads HiGHS
+    for n in SIZES:
+        samples = [
+            timed_ms(solve_highs, problem(site, 4 * 24 * k, n))
+            for k in range(args.repeats)
+        ]
+        result["highs_ms"][str(n)] = round(statistics.median(samples), 2)  # type: ignore[index]
+        print(f"highs  {n:4d} slots: {result['highs_ms'][str(n)]:8.2f} ms")  # type: ignore[index]
+    if cvxpy_engine.cvxpy_available():
+        cold: dict[str, float] = {}
+        warm: dict[str, float] = {}
+        for n in SIZES:
+            cold_samples, warm_samples = [], []
+            for k in range(max(3, args.repeats // 5)):
+                cvxpy_engine.clear_compiled()
+                first = 4 * 24 * k
+                cold_samples.append(
+                    timed_ms(cvxpy_engine.solve_cvxpy, problem(site, first, n))
+                )
+                warm_samples.extend(
+                    timed_ms(cvxpy_engine.solve_cvxpy, problem(site, first + step, n))
+                    for step in range(1, 6)
+                )
+            cold[str(n)] = round(statistics.median(cold_samples), 2)
+            warm[str(n)] = round(statistics.median(warm_samples), 2)
+            print(
+                f"cvxpy  {n:4d} slots: cold {cold[str(n)]:8.2f} ms, warm {warm[str(n)]:8.2f} ms"
+            )
+        result["cvxpy_cold_ms"] = cold
+        result["cvxpy_warm_ms"] = warm
+    print(json.dumps(result))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from . import latency
+from . import backtest, latency
 
-BENCHMARKS = {"latency": latency.main}
+BENCHMARKS = {"backtest": backtest.main, "latency": latency.main}
 
 
 def main() -> None:

@@ -219,3 +219,16 @@ def test_tariff_composition() -> None:
     assert tariff.export_price(spot) == pytest.approx([-0.05, 0.10])
     fixed = Tariff(export_at_spot=False, feed_in_eur_kwh=0.07)
     assert fixed.export_price(spot) == pytest.approx([0.07, 0.07])
+
+
+def test_importing_to_export_earns_nothing() -> None:
+    # Negative retail import price, export paid at no less than 0: an LP that counted import and
+    # export separately would import at the grid limit and export it again for profit.
+    n = 8
+    tariff = Tariff(vat_pct=0, grid_fee_eur_kwh=0.1, export_floor_eur_kwh=0.0)
+    plan = solve_highs(
+        problem(np.full(n, -0.2), load=np.ones(n), soc=50, tariff=tariff)
+    )
+    assert plan.grid_export_kw.max() < 1e-6
+    assert plan.grid_import_kw.max() <= 1 + 5 + 1e-6  # load plus charging, nothing more
+    assert np.all(plan.grid_import_kw * plan.grid_export_kw == 0)

@@ -123,6 +123,9 @@ class Tariff:
     grid_fee_eur_kwh: float = 0.10
     export_at_spot: bool = True
     feed_in_eur_kwh: float = 0.08
+    # Many retail contracts pay no less than this for exported energy (e.g. 0: negative spot prices
+    # are not charged for export); None passes negative spot prices on.
+    export_floor_eur_kwh: float | None = None
 
     def import_price(self, spot_eur_kwh: FloatArray) -> FloatArray:
         """Retail import price per slot in EUR/kWh."""
@@ -130,9 +133,11 @@ class Tariff:
 
     def export_price(self, spot_eur_kwh: FloatArray) -> FloatArray:
         """Export remuneration per slot in EUR/kWh."""
-        if self.export_at_spot:
+        if not self.export_at_spot:
+            return np.full_like(spot_eur_kwh, self.feed_in_eur_kwh)
+        if self.export_floor_eur_kwh is None:
             return spot_eur_kwh.copy()
-        return np.full_like(spot_eur_kwh, self.feed_in_eur_kwh)
+        return np.maximum(spot_eur_kwh, self.export_floor_eur_kwh)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

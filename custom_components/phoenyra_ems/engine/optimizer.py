@@ -98,9 +98,15 @@ def bounds(problem: PlanningProblem) -> Bounds:
     if not objective.battery_export:
         discharge_max = np.minimum(discharge_max, deficit)
     value = problem.terminal_value_eur_kwh
+    import_price = problem.tariff.import_price(problem.spot_eur_kwh)
     return Bounds(
-        import_price=problem.tariff.import_price(problem.spot_eur_kwh),
-        export_price=problem.tariff.export_price(problem.spot_eur_kwh),
+        import_price=import_price,
+        # The meter sees the net flow: importing and exporting at once earns nothing, even where
+        # export pays more than import costs (negative retail prices, an export floor). Capping the
+        # export price at the import price keeps the program from pretending otherwise.
+        export_price=np.minimum(
+            problem.tariff.export_price(problem.spot_eur_kwh), import_price
+        ),
         charge_max=charge_max,
         discharge_max=discharge_max,
         initial_kwh=bat.capacity_kwh * problem.soc_pct / 100,
@@ -337,11 +343,15 @@ def plan_from_solution(
         name: np.asarray(column, dtype=np.float64) for name, column in columns.items()
     }
     dt = problem.slot_hours
-    imp = np.clip(values["grid_import"], 0, None)
-    exp = np.clip(values["grid_export"], 0, None)
+    # What the meter sees: the net of import and export in each slot.
+    grid = values["grid_import"] - values["grid_export"]
+    imp = np.clip(grid, 0, None)
+    exp = np.clip(-grid, 0, None)
+    import_price = b.import_price
+    export_price = problem.tariff.export_price(problem.spot_eur_kwh)
     net_load = problem.load_kw - problem.pv_kw
     baseline = dt * np.where(
-        net_load > 0, b.import_price * net_load, b.export_price * net_load
+        net_load > 0, import_price * net_load, export_price * net_load
     )
     return Plan(
         start=problem.start,
@@ -357,9 +367,9 @@ def plan_from_solution(
         grid_import_kw=imp,
         grid_export_kw=exp,
         pv_curtailed_kw=np.clip(values["curtail"], 0, None),
-        import_price_eur_kwh=b.import_price,
-        export_price_eur_kwh=b.export_price,
-        cost_eur=dt * (b.import_price * imp - b.export_price * exp),
+        import_price_eur_kwh=import_price,
+        export_price_eur_kwh=export_price,
+        cost_eur=dt * (import_price * imp - export_price * exp),
         baseline_cost_eur=baseline,
         objective_eur=objective,
         stored_energy_value_eur_kwh=np.asarray(stored_energy_value, dtype=float),

@@ -1,0 +1,323 @@
+"""Closed-loop replay of a whole period: the EMS re-plans every slot knowing only what it would know then.
+
+Day-ahead prices appear at 12:45 Vienna time for the next day; until then the plan runs 48 hours ahead
+with the last known day's prices as the forecast. Load and PV come from the built-in forecasters fed
+with the past only. The simulated battery executes the current slot and accounts with the real load and
+PV. Compared on the same period: no battery, a perfect-foresight plan over the whole period (the bound),
+a cheapest/dearest-hours rule and a plain self-consumption rule.
+
+    ./scripts/bench backtest [--start 2024-01-01 --end 2025-01-01] [--strategy arbitrage] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+import json
+import math
+from pathlib import Path
+import time
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from custom_components.phoenyra_ems.engine.forecast import daily_profile, extend_prices
+from custom_components.phoenyra_ems.engine.model import (
+    Battery,
+    Grid,
+    PlanningProblem,
+    Strategy,
+    Tariff,
+)
+from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.simulator import BatterySimulator
+from custom_components.phoenyra_ems.engine.strategies import (
+    StrategySettings,
+    plan_strategy,
+    select,
+)
+
+from .data import HOUSEHOLD, PRICES_2024, SiteData, load_site
+
+LOCAL = ZoneInfo("Europe/Vienna")
+PUBLISHED_AT_MIN = 12 * 60 + 45  # day-ahead results for tomorrow, local time
+LOAD_DAYS = 7
+PV_DAYS = 3
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Energy flows and cost of one way of running the site."""
+
+    cost_eur: float = 0.0
+    import_kwh: float = 0.0
+    export_kwh: float = 0.0
+    discharged_kwh: float = 0.0
+    peak_import_kw: float = 0.0
+
+    def book(
+        self, net_kw: float, import_price: float, export_price: float, dt: float
+    ) -> None:
+        """Book one slot with site power ``net_kw`` at the grid (+ import, - export)."""
+        imp, exp = max(net_kw, 0.0), max(-net_kw, 0.0)
+        self.cost_eur += dt * (imp * import_price - exp * export_price)
+        self.import_kwh += dt * imp
+        self.export_kwh += dt * exp
+        self.peak_import_kw = max(self.peak_import_kw, imp)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Read the options (names fixed, so other data sets can be swapped in)."""
+    p = argparse.ArgumentParser(prog="./scripts/bench backtest")
+    p.add_argument("--prices", type=Path, default=PRICES_2024)
+    p.add_argument("--load", type=Path, default=HOUSEHOLD)
+    p.add_argument("--load-column", default="load_no_var_loads_w")
+    p.add_argument("--pv", type=Path, default=HOUSEHOLD)
+    p.add_argument("--pv-column", default="pv_power_w")
+    p.add_argument("--no-pv", action="store_true", help="a site without PV")
+    p.add_argument("--load-scale-kwh-per-year", type=float, default=None)
+    p.add_argument("--capacity-kwh", type=float, default=10.0)
+    p.add_argument("--soc-min", type=float, default=10.0)
+    p.add_argument("--soc-max", type=float, default=90.0)
+    p.add_argument("--power-kw", type=float, default=5.0)
+    p.add_argument("--efficiency", type=float, default=0.95)
+    p.add_argument(
+        "--strategy",
+        default="arbitrage",
+        choices=["auto", *(s.value for s in Strategy)],
+    )
+    p.add_argument("--tariff", default="retail", choices=["retail", "spot"])
+    p.add_argument("--grid-fee-eur-kwh", type=float, default=0.10)
+    p.add_argument("--vat", type=float, default=0.20)
+    p.add_argument("--degradation-eur-kwh", type=float, default=0.0)
+    p.add_argument(
+        "--perfect-forecasts",
+        action="store_true",
+        help="give the EMS the real future load and PV (separates forecast error from planning)",
+    )
+    p.add_argument("--start", default=None, help="first day (YYYY-MM-DD, local)")
+    p.add_argument("--end", default=None, help="day after the last (YYYY-MM-DD, local)")
+    return p.parse_args(argv)
+
+
+def local_midnight(day: str) -> datetime:
+    """Return local midnight of a date, in UTC."""
+    return datetime.fromisoformat(day).replace(tzinfo=LOCAL).astimezone(UTC)
+
+
+def known_until(t: datetime, data_end: int, site: SiteData) -> int:
+    """Return the index one past the last slot whose price is published at time ``t``."""
+    local = t.astimezone(LOCAL)
+    days = 2 if local.hour * 60 + local.minute >= PUBLISHED_AT_MIN else 1
+    horizon_end = (
+        local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days)
+    ).astimezone(UTC)
+    return min(
+        data_end, int((horizon_end - site.start) / timedelta(minutes=site.step_min))
+    )
+
+
+def main(argv: list[str]) -> None:
+    """Replay the period and print the comparison; the last line is JSON."""
+    args = parse(argv)
+    began = time.perf_counter()
+    start = local_midnight(args.start) if args.start else None
+    end = local_midnight(args.end) if args.end else None
+    site = load_site(
+        prices=args.prices,
+        load=args.load,
+        load_column=args.load_column,
+        pv=None if args.no_pv else args.pv,
+        pv_column=args.pv_column,
+    )
+    if args.load_scale_kwh_per_year:
+        yearly_kwh = site.load_kw.mean() * 8760
+        site = SiteData(
+            site.start,
+            site.step_min,
+            site.spot_eur_kwh,
+            site.load_kw * args.load_scale_kwh_per_year / yearly_kwh,
+            site.pv_kw,
+            site.source,
+        )
+    first = (
+        0
+        if start is None
+        else int((start - site.start) / timedelta(minutes=site.step_min))
+    )
+    last = (
+        len(site.spot_eur_kwh)
+        if end is None
+        else int((end - site.start) / timedelta(minutes=site.step_min))
+    )
+    dt = site.step_min / 60
+    per_day = round(24 * 60 / site.step_min)
+    battery = Battery(
+        capacity_kwh=args.capacity_kwh,
+        max_charge_kw=args.power_kw,
+        max_discharge_kw=args.power_kw,
+        charge_efficiency=args.efficiency,
+        discharge_efficiency=args.efficiency,
+        soc_min_pct=args.soc_min,
+        soc_max_pct=args.soc_max,
+    )
+    grid = Grid(max_import_kw=1000.0, max_export_kw=1000.0)
+    if args.tariff == "retail":
+        tariff = Tariff(
+            vat_pct=args.vat * 100,
+            grid_fee_eur_kwh=args.grid_fee_eur_kwh,
+            export_floor_eur_kwh=0.0,
+        )
+    else:
+        tariff = Tariff(vat_pct=0.0, grid_fee_eur_kwh=0.0)
+    settings = StrategySettings(degradation_eur_kwh=args.degradation_eur_kwh)
+    import_price = tariff.import_price(site.spot_eur_kwh)
+    export_price = tariff.export_price(site.spot_eur_kwh)
+    load, pv = site.load_kw, site.pv_kw
+    start_soc = args.soc_min
+
+    # The EMS, closed loop.
+    ems = Ledger()
+    sim = BatterySimulator(battery, start_soc)
+    active: Strategy | None = None
+    replans = 0
+    for i in range(first, last):
+        t = site.start + timedelta(minutes=i * site.step_min)
+        known_end = known_until(t, last, site)
+        # Tomorrow's prices unknown yet: plan 48 hours, the unknown ones forecast.
+        horizon = known_end - i if known_end - i >= per_day else 2 * per_day
+        day_start = known_end - per_day
+        spot, _ = extend_prices(
+            site.spot_eur_kwh[i:known_end],
+            site.spot_eur_kwh[max(day_start, 0) : known_end],
+            horizon,
+        )
+        if args.perfect_forecasts and i + horizon <= len(load):
+            load_forecast, pv_forecast = load[i : i + horizon], pv[i : i + horizon]
+        else:
+            load_history = load[max(0, i - LOAD_DAYS * per_day) : i]
+            pv_history = pv[max(0, i - PV_DAYS * per_day) : i]
+            load_forecast = np.clip(
+                daily_profile(load_history, per_day, horizon, LOAD_DAYS), 0, None
+            )
+            pv_forecast = np.clip(
+                daily_profile(pv_history, per_day, horizon, PV_DAYS), 0, None
+            )
+        problem = PlanningProblem(
+            start=t,
+            slot_minutes=site.step_min,
+            spot_eur_kwh=spot,
+            load_kw=load_forecast,
+            pv_kw=pv_forecast,
+            soc_pct=sim.soc_pct,
+            battery=battery,
+            grid=grid,
+            tariff=tariff,
+        )
+        if args.strategy == "auto":
+            selection = select(problem, settings, active)
+            active = selection.plan.strategy
+        else:
+            selection = plan_strategy(problem, settings, Strategy(args.strategy))
+        replans += 1
+        plan = selection.plan
+        # The control loop holds the planned grid exchange: the battery takes up the difference
+        # between the real and the forecast net load, as it does every few seconds in the integration.
+        surprise = (load[i] - pv[i]) - (problem.load_kw[0] - problem.pv_kw[0])
+        power = sim.step(float(plan.battery_kw[0]) + surprise, dt * 3600)
+        curtailed = min(float(plan.pv_curtailed_kw[0]), pv[i])
+        ems.book(
+            load[i] - (pv[i] - curtailed) - power, import_price[i], export_price[i], dt
+        )
+        ems.discharged_kwh += max(power, 0.0) * dt
+
+    # No battery.
+    none = Ledger()
+    for i in range(first, last):
+        none.book(load[i] - pv[i], import_price[i], export_price[i], dt)
+
+    # Perfect foresight: one plan over the whole period.
+    perfect_plan = solve_highs(
+        PlanningProblem(
+            start=site.start,
+            slot_minutes=site.step_min,
+            spot_eur_kwh=site.spot_eur_kwh[first:last],
+            load_kw=load[first:last],
+            pv_kw=pv[first:last],
+            soc_pct=start_soc,
+            battery=battery,
+            grid=grid,
+            tariff=tariff,
+            terminal_value_eur_kwh=0.0,
+        )
+    )
+    cost_perfect = float(perfect_plan.cost_eur.sum())
+
+    # Rule: charge in the N cheapest hours of each day, discharge in the N dearest.
+    rule = Ledger()
+    sim_rule = BatterySimulator(battery, start_soc)
+    usable_kwh = battery.energy_max_kwh - battery.energy_min_kwh
+    n_slots = math.ceil(usable_kwh / battery.max_charge_kw / dt)
+    for day in range(first, last, per_day):
+        prices = site.spot_eur_kwh[day : min(day + per_day, last)]
+        order = np.argsort(prices)
+        setpoints = np.zeros(len(prices))
+        setpoints[order[:n_slots]] = -battery.max_charge_kw
+        setpoints[order[-n_slots:]] = battery.max_discharge_kw
+        for k, setpoint in enumerate(setpoints):
+            i = day + k
+            power = sim_rule.step(float(setpoint), dt * 3600)
+            rule.book(load[i] - pv[i] - power, import_price[i], export_price[i], dt)
+
+    # Plain self-consumption rule: charge from PV surplus, discharge to cover load.
+    own = Ledger()
+    sim_own = BatterySimulator(battery, start_soc)
+    for i in range(first, last):
+        power = sim_own.step(float(load[i] - pv[i]), dt * 3600)
+        own.book(load[i] - pv[i] - power, import_price[i], export_price[i], dt)
+
+    load_kwh = float(load[first:last].sum()) * dt
+    pv_kwh = float(pv[first:last].sum()) * dt
+    bound = none.cost_eur - cost_perfect
+    result = {
+        "period": [
+            str((site.start + timedelta(minutes=first * site.step_min)).date()),
+            str((site.start + timedelta(minutes=last * site.step_min)).date()),
+        ],
+        "strategy": args.strategy,
+        "perfect_forecasts": args.perfect_forecasts,
+        "tariff": args.tariff,
+        "cost_no_battery_eur": round(none.cost_eur, 2),
+        "cost_ems_eur": round(ems.cost_eur, 2),
+        "cost_perfect_eur": round(cost_perfect, 2),
+        "cost_rule_eur": round(rule.cost_eur, 2),
+        "cost_self_consumption_rule_eur": round(own.cost_eur, 2),
+        "capture_ratio": round((none.cost_eur - ems.cost_eur) / bound, 4)
+        if bound > 0
+        else None,
+        "capture_ratio_rule": round((none.cost_eur - rule.cost_eur) / bound, 4)
+        if bound > 0
+        else None,
+        "capture_ratio_self_consumption_rule": round(
+            (none.cost_eur - own.cost_eur) / bound, 4
+        )
+        if bound > 0
+        else None,
+        "cycles": round(ems.discharged_kwh / usable_kwh, 1),
+        "peak_import_kw_no_battery": round(none.peak_import_kw, 2),
+        "peak_import_kw_ems": round(ems.peak_import_kw, 2),
+        "self_consumption_ratio": round(1 - min(ems.export_kwh, pv_kwh) / pv_kwh, 4)
+        if pv_kwh > 0
+        else None,
+        "self_consumption_ratio_no_battery": round(1 - none.export_kwh / pv_kwh, 4)
+        if pv_kwh > 0
+        else None,
+        "autarky": round(1 - ems.import_kwh / load_kwh, 4),
+        "autarky_no_battery": round(1 - none.import_kwh / load_kwh, 4),
+        "replans": replans,
+        "runtime_s": round(time.perf_counter() - began, 1),
+    }
+    for key, value in result.items():
+        print(f"{key:38s} {value}")
+    print(json.dumps(result))

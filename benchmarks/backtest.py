@@ -12,7 +12,7 @@ a cheapest/dearest-hours rule and a plain self-consumption rule.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 import json
 import math
@@ -55,6 +55,8 @@ class Ledger:
     export_kwh: float = 0.0
     discharged_kwh: float = 0.0
     peak_import_kw: float = 0.0
+    # Highest import of the current billing month (the floor of a demand charge).
+    month_peak_kw: float = 0.0
 
     def book(
         self, net_kw: float, import_price: float, export_price: float, dt: float
@@ -65,6 +67,7 @@ class Ledger:
         self.import_kwh += dt * imp
         self.export_kwh += dt * exp
         self.peak_import_kw = max(self.peak_import_kw, imp)
+        self.month_peak_kw = max(self.month_peak_kw, imp)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -91,6 +94,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--grid-fee-eur-kwh", type=float, default=0.10)
     p.add_argument("--vat", type=float, default=0.20)
     p.add_argument("--degradation-eur-kwh", type=float, default=0.0)
+    p.add_argument(
+        "--demand-charge-eur-kw",
+        type=float,
+        default=0.0,
+        help="per kW of the month's peak import",
+    )
     p.add_argument(
         "--perfect-forecasts",
         action="store_true",
@@ -171,7 +180,10 @@ def main(argv: list[str]) -> None:
         )
     else:
         tariff = Tariff(vat_pct=0.0, grid_fee_eur_kwh=0.0)
-    settings = StrategySettings(degradation_eur_kwh=args.degradation_eur_kwh)
+    settings = StrategySettings(
+        degradation_eur_kwh=args.degradation_eur_kwh,
+        demand_charge_eur_kw=args.demand_charge_eur_kw,
+    )
     import_price = tariff.import_price(site.spot_eur_kwh)
     export_price = tariff.export_price(site.spot_eur_kwh)
     load, pv = site.load_kw, site.pv_kw
@@ -181,6 +193,7 @@ def main(argv: list[str]) -> None:
     ems = Ledger()
     sim = BatterySimulator(battery, start_soc)
     active: Strategy | None = None
+    billing_month: tuple[int, int] | None = None
     replans = 0
     for i in range(first, last):
         t = site.start + timedelta(minutes=i * site.step_min)
@@ -215,6 +228,10 @@ def main(argv: list[str]) -> None:
             grid=grid,
             tariff=tariff,
         )
+        month = (t.astimezone(LOCAL).year, t.astimezone(LOCAL).month)
+        if month != billing_month:
+            billing_month, ems.month_peak_kw = month, 0.0
+        settings = replace(settings, peak_reached_kw=ems.month_peak_kw)
         if args.strategy == "auto":
             selection = select(problem, settings, active)
             active = selection.plan.strategy

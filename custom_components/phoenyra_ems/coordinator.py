@@ -34,13 +34,17 @@ from .const import (
     CONF_MAX_DISCHARGE_KW,
     CONF_MAX_EXPORT_KW,
     CONF_MAX_IMPORT_KW,
+    CONF_MIN_PRICE_SPREAD,
+    CONF_MIN_PROFIT,
     CONF_OPTIMIZATION_MINUTES,
     CONF_PEAK_PERCENTILE,
+    CONF_PEAK_REDUCTION,
     CONF_SELECTION_MODE,
     CONF_SMOOTHING_WINDOW,
     CONF_SOC_MAX,
     CONF_SOC_MIN,
     CONF_SWITCH_THRESHOLD,
+    CONF_TARGET_LOAD_FACTOR,
     CONF_VAT_PCT,
     DEFAULT_EMS,
     DEFAULT_STRATEGIES,
@@ -166,11 +170,15 @@ def strategy_settings(options: Mapping[str, Any]) -> StrategySettings:
         ),
         demand_charge_eur_kw=strategies[CONF_DEMAND_CHARGE],
         peak_threshold_percentile=strategies[CONF_PEAK_PERCENTILE],
+        peak_target_reduction=strategies[CONF_PEAK_REDUCTION] / 100,
         # The option is in hours; plans are in slots.
         smoothing_window_slots=round(
             strategies[CONF_SMOOTHING_WINDOW] * 60 / PLAN_SLOT_MINUTES
         ),
+        target_load_factor=strategies[CONF_TARGET_LOAD_FACTOR],
         allow_grid_charging=strategies[CONF_ALLOW_GRID_CHARGING],
+        min_price_spread_eur_kwh=strategies[CONF_MIN_PRICE_SPREAD] / 1000,
+        min_profit_eur=strategies[CONF_MIN_PROFIT],
         switch_threshold=strategies[CONF_SWITCH_THRESHOLD],
     )
 

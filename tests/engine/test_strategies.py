@@ -87,7 +87,9 @@ def test_peak_shaving_cuts_the_peak() -> None:
     load[70:76] = 9.0  # an evening peak of 1.5 hours
     problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
     arbitrage = solve_highs(preset(problem, Strategy.ARBITRAGE, SETTINGS))
-    shaving = solve_highs(preset(problem, Strategy.PEAK_SHAVING, SETTINGS))
+    # Asked to cut as deep as it can, it takes the full 5 kW off the peak.
+    deep = replace(SETTINGS, peak_target_reduction=1.0)
+    shaving = solve_highs(preset(problem, Strategy.PEAK_SHAVING, deep))
     assert shaving.grid_import_kw.max() <= 9.0 - 4.9
     assert shaving.grid_import_kw.max() < arbitrage.grid_import_kw.max() - 1.0
 
@@ -170,3 +172,65 @@ def test_manual_strategy() -> None:
     selection = plan_strategy(real_day(), SETTINGS, Strategy.LOAD_BALANCING)
     assert selection.plan.strategy == Strategy.LOAD_BALANCING
     assert selection.reason == "load_balancing: chosen manually"
+
+
+def test_arbitrage_does_not_trade_below_the_minimum_spread() -> None:
+    problem = real_day(start=datetime(2026, 5, 12, 20), slots=48)
+    spread = float(problem.spot_eur_kwh.max() - problem.spot_eur_kwh.min())
+    trading = preset(
+        problem,
+        Strategy.ARBITRAGE,
+        replace(SETTINGS, min_price_spread_eur_kwh=spread * 0.9),
+    )
+    assert trading.objective.grid_charging
+    quiet = preset(
+        problem,
+        Strategy.ARBITRAGE,
+        replace(SETTINGS, min_price_spread_eur_kwh=spread * 1.1),
+    )
+    assert not quiet.objective.grid_charging
+    assert not quiet.objective.battery_export
+
+
+def test_arbitrage_below_the_minimum_profit_only_self_consumes() -> None:
+    problem = real_day(start=datetime(2026, 5, 12, 20), slots=48)
+    free = plan_strategy(problem, SETTINGS, Strategy.ARBITRAGE).plan
+    saving = float(free.baseline_cost_eur.sum()) - site_cost(free, SETTINGS)
+    assert saving > 0
+    kept = plan_strategy(
+        problem, replace(SETTINGS, min_profit_eur=saving * 0.5), Strategy.ARBITRAGE
+    ).plan
+    assert np.allclose(kept.battery_kw, free.battery_kw, atol=1e-6)
+    quiet = plan_strategy(
+        problem, replace(SETTINGS, min_profit_eur=saving * 2), Strategy.ARBITRAGE
+    ).plan
+    deficit = np.clip(problem.load_kw - problem.pv_kw, 0, None)
+    assert np.all(quiet.battery_kw <= deficit + 1e-6)
+    assert np.all(
+        -quiet.battery_kw <= np.clip(problem.pv_kw - problem.load_kw, 0, None) + 1e-6
+    )
+
+
+def test_peak_shaving_aims_at_the_target_reduction() -> None:
+    n = 96
+    load = np.full(n, 1.0)
+    load[70:76] = 9.0
+    problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
+    gentle = solve_highs(
+        preset(
+            problem, Strategy.PEAK_SHAVING, replace(SETTINGS, peak_target_reduction=0.2)
+        )
+    )
+    # 20 % off the 9 kW peak is 7.2 kW: cutting deeper is not asked for, so it is left to energy cost.
+    assert gentle.grid_import_kw[70:76].max() == pytest.approx(7.2, abs=0.05)
+
+
+def test_load_balancing_keeps_the_load_factor() -> None:
+    problem = real_day()
+    plan = solve_highs(
+        preset(
+            problem, Strategy.LOAD_BALANCING, replace(SETTINGS, target_load_factor=0.8)
+        )
+    )
+    mean_import = float(np.clip(problem.load_kw - problem.pv_kw, 0, None).mean())
+    assert plan.grid_import_kw.max() <= mean_import / 0.8 + 0.05

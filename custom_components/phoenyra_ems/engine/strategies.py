@@ -19,6 +19,9 @@ PEAK_SHAVING_EUR_KW = (
 )
 LOAD_BALANCING_FLATTEN_EUR_KW = 0.05  # per kW and hour away from the moving average
 LOAD_BALANCING_RAMP_EUR_KW = 0.02  # per kW change between slots
+LOAD_BALANCING_PEAK_EUR_KW = (
+    1.0  # per kW of import above what the target load factor allows
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -30,11 +33,19 @@ class StrategySettings:
     demand_charge_eur_kw: float = 0.0
     # Highest import already reached in the billing period: only import above it costs more.
     peak_reached_kw: float = 0.0
-    # Peak shaving cuts import above this percentile of the forecast net load.
+    # Peak shaving cuts import above this percentile of the forecast net load, aiming to lower the
+    # forecast peak by this share and no further (what lies below is left to the energy cost).
     peak_threshold_percentile: float = 75.0
-    # Load balancing flattens grid power towards its centred moving average over this many slots.
+    peak_target_reduction: float = 0.20
+    # Load balancing flattens grid power towards its centred moving average over this many slots,
+    # and keeps import below mean / target_load_factor.
     smoothing_window_slots: int = 12
+    target_load_factor: float = 0.8
     allow_grid_charging: bool = False
+    # Arbitrage trades with the grid only when the horizon's spot prices spread at least this much,
+    # and only when that earns at least min_profit_eur over the horizon; else it only self-consumes.
+    min_price_spread_eur_kwh: float = 0.0
+    min_profit_eur: float = 0.0
     switch_threshold: float = 0.15
 
 
@@ -71,30 +82,66 @@ def preset(
     net_load = problem.load_kw - problem.pv_kw
     match strategy:
         case Strategy.ARBITRAGE:
-            objective = base
+            spread = float(problem.spot_eur_kwh.max() - problem.spot_eur_kwh.min())
+            objective = (
+                base
+                if spread >= settings.min_price_spread_eur_kwh
+                else _no_trading(base)
+            )
         case Strategy.PEAK_SHAVING:
             threshold = float(
                 np.percentile(net_load, settings.peak_threshold_percentile)
             )
+            aim = float(net_load.max()) * (1 - settings.peak_target_reduction)
             objective = replace(
                 base,
                 peak_eur_kw=settings.demand_charge_eur_kw + PEAK_SHAVING_EUR_KW,
-                peak_floor_kw=max(settings.peak_reached_kw, threshold, 0.0),
+                peak_floor_kw=max(settings.peak_reached_kw, threshold, aim, 0.0),
             )
         case Strategy.SELF_CONSUMPTION:
             objective = replace(
                 base, grid_charging=settings.allow_grid_charging, battery_export=False
             )
         case Strategy.LOAD_BALANCING:
+            allowed_peak = float(np.clip(net_load, 0, None).mean()) / max(
+                settings.target_load_factor, 0.01
+            )
             objective = replace(
                 base,
                 flatten_eur_kw=LOAD_BALANCING_FLATTEN_EUR_KW,
                 ramp_eur_kw=LOAD_BALANCING_RAMP_EUR_KW,
+                peak_eur_kw=base.peak_eur_kw + LOAD_BALANCING_PEAK_EUR_KW,
+                peak_floor_kw=max(settings.peak_reached_kw, allowed_peak),
             )
             target = moving_average(net_load, settings.smoothing_window_slots)
     return replace(
         problem, strategy=strategy, objective=objective, grid_target_kw=target
     )
+
+
+def _no_trading(objective: Objective) -> Objective:
+    """Return the objective without grid trading: charge from surplus PV only, discharge for load only."""
+    return replace(objective, grid_charging=False, battery_export=False)
+
+
+def _solve(
+    problem: PlanningProblem,
+    strategy: Strategy,
+    settings: StrategySettings,
+    solver: Solver,
+) -> Plan:
+    """Plan one strategy; an arbitrage plan that earns less than the minimum profit stops trading."""
+    planned = preset(problem, strategy, settings)
+    plan = solver(planned)
+    if (
+        strategy is Strategy.ARBITRAGE
+        and settings.min_profit_eur > 0
+        and planned.objective.grid_charging
+    ):
+        saving = float(plan.baseline_cost_eur.sum()) - site_cost(plan, settings)
+        if saving < settings.min_profit_eur:
+            plan = solver(replace(planned, objective=_no_trading(planned.objective)))
+    return plan
 
 
 def site_cost(plan: Plan, settings: StrategySettings) -> float:
@@ -142,7 +189,7 @@ def select(
     so small differences between forecasts do not flip the strategy back and forth.
     """
     plans = {
-        strategy: solver(preset(problem, strategy, settings)) for strategy in Strategy
+        strategy: _solve(problem, strategy, settings, solver) for strategy in Strategy
     }
     costs = {strategy: site_cost(plan, settings) for strategy, plan in plans.items()}
     best = min(costs, key=costs.__getitem__)
@@ -150,7 +197,12 @@ def select(
     if active is None or active == best:
         runner_up = min((s for s in costs if s != best), key=costs.__getitem__)
         margin = costs[runner_up] - costs[best]
-        reason = f"{best}: {margin:.2f} EUR better over {hours:.0f} h than {runner_up}"
+        if margin < 0.005:
+            reason = f"{best}: as good as {runner_up} over {hours:.0f} h"
+        else:
+            reason = (
+                f"{best}: {margin:.2f} EUR better over {hours:.0f} h than {runner_up}"
+            )
         return Selection(plans[best], costs, reason)
     gain = costs[active] - costs[best]
     saving = float(plans[active].baseline_cost_eur.sum()) - costs[active]
@@ -174,6 +226,6 @@ def plan_strategy(
     solver: Solver = solve_highs,
 ) -> Selection:
     """Plan one strategy chosen by the user."""
-    plan = solver(preset(problem, strategy, settings))
+    plan = _solve(problem, strategy, settings, solver)
     cost = site_cost(plan, settings)
     return Selection(plan, {strategy: cost}, f"{strategy}: chosen manually")

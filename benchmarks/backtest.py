@@ -95,6 +95,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--vat", type=float, default=0.20)
     p.add_argument("--degradation-eur-kwh", type=float, default=0.0)
     p.add_argument(
+        "--peak-target-reduction",
+        type=float,
+        default=0.3,
+        help="peak shaving's aim, 0 to 1",
+    )
+    p.add_argument(
         "--demand-charge-eur-kw",
         type=float,
         default=0.0,
@@ -183,6 +189,7 @@ def main(argv: list[str]) -> None:
     settings = StrategySettings(
         degradation_eur_kwh=args.degradation_eur_kwh,
         demand_charge_eur_kw=args.demand_charge_eur_kw,
+        peak_target_reduction=args.peak_target_reduction,
     )
     import_price = tariff.import_price(site.spot_eur_kwh)
     export_price = tariff.export_price(site.spot_eur_kwh)

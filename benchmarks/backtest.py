@@ -278,7 +278,7 @@ def main(argv: list[str]) -> None:
     )
     cost_perfect = float(perfect_plan.cost_eur.sum())
 
-    # Rule: charge in the N cheapest hours of each day, discharge in the N dearest.
+    # Rule: charge in the N cheapest hours of each day, discharge (to cover the load) in the N dearest.
     rule = Ledger()
     sim_rule = BatterySimulator(battery, start_soc)
     usable_kwh = battery.energy_max_kwh - battery.energy_min_kwh
@@ -288,9 +288,14 @@ def main(argv: list[str]) -> None:
         order = np.argsort(prices)
         setpoints = np.zeros(len(prices))
         setpoints[order[:n_slots]] = -battery.max_charge_kw
-        setpoints[order[-n_slots:]] = battery.max_discharge_kw
+        dearest = np.zeros(len(prices), dtype=bool)
+        dearest[order[-n_slots:]] = True
         for k, setpoint in enumerate(setpoints):
             i = day + k
+            # In the dearest hours the battery covers the house (feeding the grid at spot from
+            # energy bought at retail would lose money).
+            if dearest[k]:
+                setpoint = max(load[i] - pv[i], 0.0)
             power = sim_rule.step(float(setpoint), dt * 3600)
             rule.book(load[i] - pv[i] - power, import_price[i], export_price[i], dt)
 

@@ -127,8 +127,11 @@ def wait_until_up(api: Api, pid: int, log: Path) -> None:
     sys.exit("Home Assistant did not answer within 10 minutes")
 
 
-def onboard(api: Api) -> None:
-    """Create the demo user and finish onboarding, or log in when that is done already."""
+def onboard(api: Api) -> bool:
+    """Create the demo user and finish onboarding, or log in when that is done already.
+
+    Returns whether onboarding happened now.
+    """
     try:
         steps = {
             step["step"]: step["done"] for step in api.call("GET", "/api/onboarding")
@@ -143,6 +146,7 @@ def onboard(api: Api) -> None:
             "analytics": True,
             "integration": True,
         }
+    fresh = not steps.get("integration")
     if steps.get("user"):
         api.login()
     else:
@@ -168,18 +172,29 @@ def onboard(api: Api) -> None:
             "/api/onboarding/integration",
             {"client_id": api.client_id, "redirect_uri": f"{api.url}/?auth_callback=1"},
         )
+    return fresh
 
 
 # Onboarding adds these on its own; each needs the internet and only fills the log with errors offline.
 ONLINE_ONLY = {"met", "radio_browser", "google_translate"}
 
 
-def remove_online_only_entries(api: Api) -> None:
-    """Remove what onboarding set up that cannot work offline."""
-    for entry in api.call("GET", "/api/config/config_entries/entry"):
-        if entry["domain"] in ONLINE_ONLY:
-            api.call("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
-            print(f"develop: removed {entry['title']} (needs the internet)")
+def remove_online_only_entries(api: Api, wait_s: float) -> None:
+    """Remove what onboarding set up that cannot work offline.
+
+    Onboarding creates them in the background, some seconds after it answers: look for ``wait_s``.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        for entry in api.call("GET", "/api/config/config_entries/entry"):
+            if entry["domain"] in ONLINE_ONLY:
+                api.call(
+                    "DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}"
+                )
+                print(f"develop: removed {entry['title']} (needs the internet)")
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(1)
 
 
 def create_demo_site(api: Api) -> None:
@@ -208,9 +223,9 @@ def main() -> None:
     args = parser.parse_args()
     api = Api(args.url)
     wait_until_up(api, args.pid, args.log)
-    onboard(api)
-    remove_online_only_entries(api)
+    fresh = onboard(api)
     create_demo_site(api)
+    remove_online_only_entries(api, wait_s=15 if fresh else 0)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .coordinator import EmsCoordinator, PhoenyraConfigEntry
+    from .coordinator import PhoenyraConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -34,13 +34,6 @@ async def async_setup_entry(
 
 class PhoenyraOptimizeButton(PhoenyraEntity, ButtonEntity):
     """Re-plans the battery at once instead of waiting for the next optimization interval."""
-
-    def __init__(
-        self, coordinator: EmsCoordinator, description: ButtonEntityDescription
-    ) -> None:
-        """Create the button."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
 
     async def async_press(self) -> None:
         """Plan now."""

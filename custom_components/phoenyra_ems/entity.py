@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_MODE, DOMAIN, MODE_DEMO
 from .coordinator import EmsCoordinator
+
+if TYPE_CHECKING:
+    from homeassistant.helpers.entity import EntityDescription
 
 
 class PhoenyraEntity(CoordinatorEntity[EmsCoordinator]):
@@ -14,11 +19,14 @@ class PhoenyraEntity(CoordinatorEntity[EmsCoordinator]):
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: EmsCoordinator, key: str) -> None:
-        """Attach the entity to the site's device."""
+    def __init__(
+        self, coordinator: EmsCoordinator, description: EntityDescription
+    ) -> None:
+        """Create the entity ``description`` describes, on the site's device."""
         super().__init__(coordinator)
+        self.entity_description = description
         entry = coordinator.config_entry
-        self._attr_unique_id = f"{entry.unique_id}_{key}"
+        self._attr_unique_id = f"{entry.unique_id}_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, str(entry.unique_id))},
             name=entry.title,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory
 
-from .coordinator import STRATEGY_AUTO, EmsCoordinator, PhoenyraConfigEntry
+from .coordinator import STRATEGY_AUTO, PhoenyraConfigEntry
 from .engine.model import Strategy
 from .entity import PhoenyraEntity
 
@@ -38,13 +38,6 @@ async def async_setup_entry(
 
 class PhoenyraStrategySelect(PhoenyraEntity, SelectEntity):
     """Chooses the strategy the EMS follows, or automatic selection."""
-
-    def __init__(
-        self, coordinator: EmsCoordinator, description: SelectEntityDescription
-    ) -> None:
-        """Create the select."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
 
     @property
     def current_option(self) -> str:

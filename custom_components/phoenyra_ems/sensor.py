@@ -40,6 +40,21 @@ class PhoenyraSensorEntityDescription(SensorEntityDescription):
     needs_plan: bool = False
 
 
+def _power(
+    key: str, kw: Callable[[EmsCoordinator], float]
+) -> PhoenyraSensorEntityDescription:
+    """Describe a power sensor in kW (signs as in the Energy dashboard)."""
+    return PhoenyraSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(kw(c), 4),
+    )
+
+
 SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
     PhoenyraSensorEntityDescription(
         key=SOC_KEY,
@@ -50,51 +65,11 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         suggested_display_precision=1,
         value_fn=lambda c: round(c.measurement.soc_pct, 3),
     ),
-    PhoenyraSensorEntityDescription(
-        key="battery_power",
-        translation_key="battery_power",
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.KILO_WATT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        value_fn=lambda c: round(c.measurement.battery_kw, 4),
-    ),
-    PhoenyraSensorEntityDescription(
-        key="battery_setpoint",
-        translation_key="battery_setpoint",
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.KILO_WATT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        value_fn=lambda c: round(c.setpoint_kw, 4),
-    ),
-    PhoenyraSensorEntityDescription(
-        key="grid_power",
-        translation_key="grid_power",
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.KILO_WATT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        value_fn=lambda c: round(c.measurement.grid_kw, 4),
-    ),
-    PhoenyraSensorEntityDescription(
-        key="pv_power",
-        translation_key="pv_power",
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.KILO_WATT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        value_fn=lambda c: round(c.measurement.pv_kw, 4),
-    ),
-    PhoenyraSensorEntityDescription(
-        key="load_power",
-        translation_key="load_power",
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.KILO_WATT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        value_fn=lambda c: round(c.measurement.load_kw, 4),
-    ),
+    _power("battery_power", lambda c: c.measurement.battery_kw),
+    _power("battery_setpoint", lambda c: c.setpoint_kw),
+    _power("grid_power", lambda c: c.measurement.grid_kw),
+    _power("pv_power", lambda c: c.measurement.pv_kw),
+    _power("load_power", lambda c: c.measurement.load_kw),
     PhoenyraSensorEntityDescription(
         key="current_price",
         translation_key="current_price",
@@ -157,13 +132,6 @@ class PhoenyraSensor(PhoenyraEntity, SensorEntity):
     """A sensor of the site's EMS."""
 
     entity_description: PhoenyraSensorEntityDescription
-
-    def __init__(
-        self, coordinator: EmsCoordinator, description: PhoenyraSensorEntityDescription
-    ) -> None:
-        """Create the sensor described by ``description``."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
 
     @property
     def available(self) -> bool:

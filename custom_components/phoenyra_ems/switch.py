@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .coordinator import EmsCoordinator, PhoenyraConfigEntry
+    from .coordinator import PhoenyraConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -36,13 +36,6 @@ async def async_setup_entry(
 
 class PhoenyraEnabledSwitch(PhoenyraEntity, SwitchEntity, RestoreEntity):
     """Lets the EMS drive the battery (on) or holds it idle (off); kept across restarts."""
-
-    def __init__(
-        self, coordinator: EmsCoordinator, description: SwitchEntityDescription
-    ) -> None:
-        """Create the switch."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
 
     async def async_added_to_hass(self) -> None:
         """Restore the last choice."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from .optimizer import (
     GRID_SLACK_EUR_KWH,
+    SLOT_BLOCKS,
     SOC_SLACK_EUR_KWH,
     SolverError,
     bounds,
@@ -76,20 +77,7 @@ def _compile(
         "terminal_value": cp.Parameter(),
         "degradation": cp.Parameter(nonneg=True),
     }
-    var = {
-        name: cp.Variable(n, nonneg=True)
-        for name in (
-            "charge",
-            "discharge",
-            "energy",
-            "grid_import",
-            "grid_export",
-            "curtail",
-            "below",
-            "above",
-            "over",
-        )
-    }
+    var = {name: cp.Variable(n, nonneg=True) for name in SLOT_BLOCKS}
     c, d, e = var["charge"], var["discharge"], var["energy"]
     imp, exp = var["grid_import"], var["grid_export"]
     eta_c, eta_d = battery.charge_efficiency, battery.discharge_efficiency

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 SOC_SLACK_EUR_KWH = 100.0
 GRID_SLACK_EUR_KWH = 10.0
 
-_SLOT_BLOCKS = (
+# The per-slot variable blocks of the model, shared by both engines.
+SLOT_BLOCKS = (
     "charge",
     "discharge",
     "energy",

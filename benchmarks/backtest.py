@@ -246,10 +246,9 @@ def main(argv: list[str]) -> None:
             selection = plan_strategy(problem, settings, Strategy(args.strategy))
         replans += 1
         plan = selection.plan
-        # The control loop holds the planned grid exchange: the battery takes up the difference
-        # between the real and the forecast net load, as it does every few seconds in the integration.
-        surprise = (load[i] - pv[i]) - (problem.load_kw[0] - problem.pv_kw[0])
-        power = sim.step(float(plan.battery_kw[0]) + surprise, dt * 3600)
+        # The control loop holds the planned grid exchange, as it does every few seconds in the
+        # integration: the battery takes up the difference between real and forecast net load.
+        power = sim.step(plan.setpoint_kw(0, load[i] - pv[i]), dt * 3600)
         curtailed = min(float(plan.pv_curtailed_kw[0]), pv[i])
         ems.book(
             load[i] - (pv[i] - curtailed) - power, import_price[i], export_price[i], dt

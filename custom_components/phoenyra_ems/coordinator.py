@@ -325,11 +325,15 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
 
     def current_setpoint_kw(self, now: datetime) -> float:
         """Battery power the plan asks for now; idle when disabled or without a valid plan."""
-        if not self.enabled or self.data is None or not self.last_update_success:
+        if not self.enabled or not self.last_update_success:
             return 0.0
         plan = self.data.plan
         index = plan.slot_index(now)
-        return 0.0 if index is None else float(plan.battery_kw[index])
+        if index is None:
+            return 0.0
+        return plan.setpoint_kw(
+            index, self.measurement.load_kw - self.measurement.pv_kw
+        )
 
     @callback
     def _async_control_tick(self, _now: datetime | None = None) -> None:

@@ -232,3 +232,15 @@ def test_importing_to_export_earns_nothing() -> None:
     assert plan.grid_export_kw.max() < 1e-6
     assert plan.grid_import_kw.max() <= 1 + 5 + 1e-6  # load plus charging, nothing more
     assert np.all(plan.grid_import_kw * plan.grid_export_kw == 0)
+
+
+def test_setpoint_holds_the_planned_grid_exchange() -> None:
+    n = 8
+    p = problem(np.full(n, 0.1), load=np.full(n, 1.0), pv=np.zeros(n), soc=50)
+    plan = solve_highs(p)
+    assert plan.net_load_kw == pytest.approx(np.ones(n))
+    planned_grid = plan.grid_import_kw[0] - plan.grid_export_kw[0]
+    # The house draws 1.5 kW more than forecast: the battery covers it, the grid sees what was planned.
+    setpoint = plan.setpoint_kw(0, 2.5)
+    assert setpoint == pytest.approx(plan.battery_kw[0] + 1.5)
+    assert 2.5 - setpoint == pytest.approx(planned_grid, abs=1e-6)

@@ -270,6 +270,8 @@ class Plan:
     export_price_eur_kwh: FloatArray
     cost_eur: FloatArray
     baseline_cost_eur: FloatArray
+    # The forecast the plan was made for: load minus PV per slot (kW).
+    net_load_kw: FloatArray
     # The solver's objective: energy cost, wear, demand charge, smoothing and penalties, less the
     # value of the energy left at the end.
     objective_eur: float
@@ -281,6 +283,16 @@ class Plan:
     def slots(self) -> int:
         """Number of slots in the plan."""
         return len(self.battery_kw)
+
+    def setpoint_kw(self, index: int, net_load_kw: float) -> float:
+        """Return the battery power for slot ``index`` when the site's net load is ``net_load_kw`` now.
+
+        The control loop holds the planned grid exchange: the battery takes up the difference between
+        the measured and the forecast net load (within its limits, which the device layer enforces).
+        """
+        return (
+            float(self.battery_kw[index]) + net_load_kw - float(self.net_load_kw[index])
+        )
 
     def slot_index(self, when: datetime) -> int | None:
         """Index of the slot that contains ``when``, or None outside the plan."""

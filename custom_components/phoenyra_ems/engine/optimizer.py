@@ -372,6 +372,7 @@ def plan_from_solution(
         export_price_eur_kwh=export_price,
         cost_eur=dt * (import_price * imp - export_price * exp),
         baseline_cost_eur=baseline,
+        net_load_kw=net_load,
         objective_eur=objective,
         stored_energy_value_eur_kwh=np.asarray(stored_energy_value, dtype=float),
         terminal_value_eur_kwh=b.terminal_value,

@@ -201,6 +201,7 @@ def main(argv: list[str]) -> None:
     sim = BatterySimulator(battery, start_soc)
     active: Strategy | None = None
     billing_month: tuple[int, int] | None = None
+    chosen: dict[Strategy, int] = {}
     replans = 0
     for i in range(first, last):
         t = site.start + timedelta(minutes=i * site.step_min)
@@ -246,6 +247,7 @@ def main(argv: list[str]) -> None:
             selection = plan_strategy(problem, settings, Strategy(args.strategy))
         replans += 1
         plan = selection.plan
+        chosen[plan.strategy] = chosen.get(plan.strategy, 0) + 1
         # The control loop holds the planned grid exchange, as it does every few seconds in the
         # integration: the battery takes up the difference between real and forecast net load.
         power = sim.step(plan.setpoint_kw(0, load[i] - pv[i]), dt * 3600)
@@ -344,6 +346,7 @@ def main(argv: list[str]) -> None:
         "autarky": round(1 - ems.import_kwh / load_kwh, 4),
         "autarky_no_battery": round(1 - none.import_kwh / load_kwh, 4),
         "replans": replans,
+        "strategy_runs": {str(strategy): count for strategy, count in chosen.items()},
         "runtime_s": round(time.perf_counter() - began, 1),
     }
     for key, value in result.items():

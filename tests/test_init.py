@@ -348,11 +348,13 @@ async def test_unload_and_reload_leave_nothing_behind(
     assert hass.states.get(SOC).state == STATE_UNAVAILABLE
 
 
+@pytest.mark.parametrize("soc", [72.5, 0.0])
 async def test_demo_battery_resumes_its_state_of_charge(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     entity_registry: er.EntityRegistry,
     freezer: FrozenDateTimeFactory,
+    soc: float,
 ) -> None:
     mock_config_entry.add_to_hass(hass)
     entity_registry.async_get_or_create(
@@ -362,13 +364,13 @@ async def test_demo_battery_resumes_its_state_of_charge(
         config_entry=mock_config_entry,
         suggested_object_id="test_site_state_of_charge",
     )
-    mock_restore_cache(hass, [State(SOC, "72.5")])
+    mock_restore_cache(hass, [State(SOC, str(soc))])
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
-    assert value(hass, SOC) == pytest.approx(72.5)
+    assert value(hass, SOC) == pytest.approx(soc)
     assert (
         mock_config_entry.runtime_data.ems.data.plan.initial_soc_pct
-        == pytest.approx(72.5)
+        == pytest.approx(soc)
     )
 
 

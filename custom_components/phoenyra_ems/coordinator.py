@@ -220,8 +220,9 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         )
         self.site = site_config(entry.data)
         self.series = series
+        last_soc = _last_soc_pct(hass, entry)
         self.demo = DemoSite(
-            series, self.site.battery, soc_pct=_last_soc_pct(hass, entry) or 50.0
+            series, self.site.battery, soc_pct=50.0 if last_soc is None else last_soc
         )
         self.control_interval = timedelta(seconds=ems[CONF_CONTROL_SECONDS])
         self.engine = ems[CONF_ENGINE]

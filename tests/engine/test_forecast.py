@@ -11,9 +11,12 @@ from custom_components.phoenyra_ems.engine.forecast import daily_profile, extend
 def test_profile_is_the_mean_of_recent_days_at_the_same_time() -> None:
     day = np.array([1.0, 2.0, 3.0, 4.0])
     history = np.concatenate([day, day + 2, day + 4])
-    forecast = daily_profile(history, 4, 6, days=2, level_slots=0)
+    forecast = daily_profile(history, 4, 6, days=2, level_slots=0, day_decay=1.0)
     # The last two days, averaged: day + 3; the forecast starts at the day's first slot again.
     assert forecast == pytest.approx([4.0, 5.0, 6.0, 7.0, 4.0, 5.0])
+    # Recent days weigh more: with decay 0.5 the last day counts twice the one before.
+    weighted = daily_profile(history, 4, 4, days=2, level_slots=0, day_decay=0.5)
+    assert weighted == pytest.approx(day + (2 * 4 + 1 * 2) / 3)
 
 
 def test_recent_level_fades_into_the_profile() -> None:
@@ -21,16 +24,10 @@ def test_recent_level_fades_into_the_profile() -> None:
     history = np.concatenate(
         [day, day[:3], [3.0]]
     )  # the last slot ran 2 kW above usual
-    forecast = daily_profile(history, 4, 8, days=1, level_slots=2)
-    plain = daily_profile(history, 4, 8, days=1, level_slots=0)
-    lift = forecast - plain
-    # The profile's last slot is 3.0 itself, so the offset is 0 here: use two days instead.
-    two_days = daily_profile(history, 4, 8, days=2, level_slots=2) - daily_profile(
-        history, 4, 8, days=2, level_slots=0
-    )
-    assert lift == pytest.approx(np.zeros(8))
-    # Offset 3 - mean(1, 3) = 1 kW, fading with e^(-k/2).
-    assert two_days == pytest.approx(np.exp(-np.arange(1, 9) / 2))
+    with_level = daily_profile(history, 4, 8, days=2, level_slots=2, day_decay=1.0)
+    without = daily_profile(history, 4, 8, days=2, level_slots=0, day_decay=1.0)
+    # The last slot sits 3 - mean(1, 3) = 1 kW above its profile value; that fades with e^(-k/2).
+    assert with_level - without == pytest.approx(np.exp(-np.arange(1, 9) / 2))
 
 
 def test_cold_start_carries_the_last_value() -> None:

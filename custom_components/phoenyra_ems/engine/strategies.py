@@ -135,12 +135,10 @@ def _solve(
     plan = solver(planned)
     if (
         strategy is Strategy.ARBITRAGE
-        and settings.min_profit_eur > 0
         and planned.objective.grid_charging
+        and saving_eur(plan, settings) < settings.min_profit_eur
     ):
-        saving = float(plan.baseline_cost_eur.sum()) - site_cost(plan, settings)
-        if saving < settings.min_profit_eur:
-            plan = solver(replace(planned, objective=_no_trading(planned.objective)))
+        plan = solver(replace(planned, objective=_no_trading(planned.objective)))
     return plan
 
 
@@ -165,6 +163,11 @@ def site_cost(plan: Plan, settings: StrategySettings) -> float:
         + settings.demand_charge_eur_kw * extra_peak_kw
         - plan.terminal_value_eur_kwh * stored_kwh
     )
+
+
+def saving_eur(plan: Plan, settings: StrategySettings) -> float:
+    """Return what the plan saves against the same site without battery, at true site cost."""
+    return float(plan.baseline_cost_eur.sum()) - site_cost(plan, settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +208,9 @@ def select(
             )
         return Selection(plans[best], costs, reason)
     gain = costs[active] - costs[best]
-    saving = float(plans[active].baseline_cost_eur.sum()) - costs[active]
-    if gain > max(settings.switch_threshold * abs(saving), 0.01):
+    if gain > max(
+        settings.switch_threshold * abs(saving_eur(plans[active], settings)), 0.01
+    ):
         return Selection(
             plans[best],
             costs,

@@ -9,6 +9,7 @@ from homeassistant.exceptions import ConfigEntryError
 
 from .const import DOMAIN
 from .coordinator import EmsCoordinator, PhoenyraConfigEntry, PhoenyraData
+from .engine.cvxpy_engine import cvxpy_available
 from .engine.model import InvalidInputError
 from .engine.simulator import SiteSeries
 
@@ -26,6 +27,8 @@ PLATFORMS: list[Platform] = [
 async def async_setup_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> bool:
     """Set up a site: plan once, then start the entities and the control loop."""
     series = await hass.async_add_executor_job(SiteSeries.load_bundled)
+    # Looks for cvxpy on disk once, off the event loop; the coordinator asks the cached answer.
+    await hass.async_add_executor_job(cvxpy_available)
     try:
         coordinator = EmsCoordinator(hass, entry, series)
     except InvalidInputError as err:

@@ -292,13 +292,16 @@ class PhoenyraOptionsFlow(OptionsFlow):
 
     async def _async_validate(self, user_input: Mapping[str, Any]) -> dict[str, str]:
         """Install cvxpy when it is chosen; where it cannot be installed, say so."""
-        if user_input[SECTION_EMS][CONF_ENGINE] != ENGINE_CVXPY or cvxpy_available():
+        if user_input[SECTION_EMS][
+            CONF_ENGINE
+        ] != ENGINE_CVXPY or await self.hass.async_add_executor_job(cvxpy_available):
             return {}
         try:
             await async_process_requirements(self.hass, DOMAIN, [CVXPY_REQUIREMENT])
         except RequirementsNotFound:
             # Home Assistant OS has no cvxpy wheels; HiGHS carries on (engine "auto" falls back to it).
             return {CONF_ENGINE: "cvxpy_unavailable"}
+        cvxpy_available.cache_clear()
         return {}
 
 

@@ -8,6 +8,7 @@ of a given shape is compiled once and every later solve only substitutes new dat
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import importlib.util
 import threading
 import time
@@ -39,8 +40,9 @@ def clear_compiled() -> None:
         _compiled.clear()
 
 
+@functools.cache
 def cvxpy_available() -> bool:
-    """Return whether cvxpy can be imported here."""
+    """Return whether cvxpy can be imported here (looked up on disk once; cache_clear() after an install)."""
     return importlib.util.find_spec("cvxpy") is not None
 
 

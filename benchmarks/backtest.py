@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from custom_components.phoenyra_ems.engine.forecast import daily_profile, extend_prices
+from custom_components.phoenyra_ems.engine.horizon import prices_known_until
 from custom_components.phoenyra_ems.engine.model import (
     Battery,
     Grid,
@@ -41,7 +42,6 @@ from custom_components.phoenyra_ems.engine.strategies import (
 from .data import HOUSEHOLD, PRICES_2024, SiteData, load_site
 
 LOCAL = ZoneInfo("Europe/Vienna")
-PUBLISHED_AT_MIN = 12 * 60 + 45  # day-ahead results for tomorrow, local time
 LOAD_DAYS = 7
 PV_DAYS = 3
 
@@ -123,14 +123,8 @@ def local_midnight(day: str) -> datetime:
 
 def known_until(t: datetime, data_end: int, site: SiteData) -> int:
     """Return the index one past the last slot whose price is published at time ``t``."""
-    local = t.astimezone(LOCAL)
-    days = 2 if local.hour * 60 + local.minute >= PUBLISHED_AT_MIN else 1
-    horizon_end = (
-        local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days)
-    ).astimezone(UTC)
-    return min(
-        data_end, int((horizon_end - site.start) / timedelta(minutes=site.step_min))
-    )
+    end = prices_known_until(t.astimezone(LOCAL)).astimezone(UTC)
+    return min(data_end, int((end - site.start) / timedelta(minutes=site.step_min)))
 
 
 def main(argv: list[str]) -> None:
@@ -312,8 +306,17 @@ def main(argv: list[str]) -> None:
     bound = none.cost_eur - cost_perfect
     result = {
         "period": [
-            str((site.start + timedelta(minutes=first * site.step_min)).date()),
-            str((site.start + timedelta(minutes=last * site.step_min)).date()),
+            # Local dates: the first day and the day after the last.
+            str(
+                (site.start + timedelta(minutes=first * site.step_min))
+                .astimezone(LOCAL)
+                .date()
+            ),
+            str(
+                (site.start + timedelta(minutes=last * site.step_min))
+                .astimezone(LOCAL)
+                .date()
+            ),
         ],
         "strategy": args.strategy,
         "perfect_forecasts": args.perfect_forecasts,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from unittest.mock import patch
+from unittest.mock import AsyncMock, patch
 
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.data_entry_flow import FlowResultType
@@ -46,6 +47,8 @@ from custom_components.phoenyra_ems.const import (
 from .conftest import SITE_NAME, site_input
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from homeassistant.core import HomeAssistant
     from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -300,11 +303,9 @@ def options_with_engine(engine: str) -> dict[str, Any]:
     }
 
 
-async def test_choosing_cvxpy_where_it_cannot_be_installed(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
-    # The package index is the boundary: here it has nothing for this system (as on Home Assistant OS).
+@contextmanager
+def cvxpy_missing(install_error: Exception | None) -> Iterator[AsyncMock]:
+    """Make cvxpy look not installed; its on-demand install fails with ``install_error`` or succeeds."""
     with (
         patch(
             "custom_components.phoenyra_ems.config_flow.cvxpy_available",
@@ -312,9 +313,18 @@ async def test_choosing_cvxpy_where_it_cannot_be_installed(
         ),
         patch(
             "custom_components.phoenyra_ems.config_flow.async_process_requirements",
-            side_effect=RequirementsNotFound(DOMAIN, [CVXPY_REQUIREMENT]),
+            side_effect=install_error,
         ) as install,
     ):
+        yield install
+
+
+async def test_choosing_cvxpy_where_it_cannot_be_installed(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    # The package index is the boundary: here it has nothing for this system (as on Home Assistant OS).
+    with cvxpy_missing(RequirementsNotFound(DOMAIN, [CVXPY_REQUIREMENT])) as install:
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], options_with_engine("cvxpy")
         )
@@ -333,15 +343,7 @@ async def test_choosing_cvxpy_installs_it_on_demand(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
-    with (
-        patch(
-            "custom_components.phoenyra_ems.config_flow.cvxpy_available",
-            return_value=False,
-        ),
-        patch(
-            "custom_components.phoenyra_ems.config_flow.async_process_requirements"
-        ) as install,
-    ):
+    with cvxpy_missing(None) as install:
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], options_with_engine("cvxpy")
         )

@@ -348,39 +348,19 @@ async def test_unload_and_reload_leave_nothing_behind(
     assert hass.states.get(SOC).state == STATE_UNAVAILABLE
 
 
-@pytest.mark.parametrize("soc", [72.5, 0.0])
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [("72.5", 72.5), ("0.0", 0.0), ("unavailable", 50.0), ("140", 50.0)],
+)
 async def test_demo_battery_resumes_its_state_of_charge(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     entity_registry: er.EntityRegistry,
     freezer: FrozenDateTimeFactory,
-    soc: float,
-) -> None:
-    mock_config_entry.add_to_hass(hass)
-    entity_registry.async_get_or_create(
-        "sensor",
-        DOMAIN,
-        "test_site_state_of_charge",
-        config_entry=mock_config_entry,
-        suggested_object_id="test_site_state_of_charge",
-    )
-    mock_restore_cache(hass, [State(SOC, str(soc))])
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-    assert value(hass, SOC) == pytest.approx(soc)
-    assert (
-        mock_config_entry.runtime_data.ems.data.plan.initial_soc_pct
-        == pytest.approx(soc)
-    )
-
-
-@pytest.mark.parametrize("stored", ["unavailable", "140"])
-async def test_demo_battery_ignores_an_unusable_stored_state(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    entity_registry: er.EntityRegistry,
     stored: str,
+    expected: float,
 ) -> None:
+    """The simulated battery starts where its sensor last was; an unusable state starts it at 50 %."""
     mock_config_entry.add_to_hass(hass)
     entity_registry.async_get_or_create(
         "sensor",
@@ -392,7 +372,11 @@ async def test_demo_battery_ignores_an_unusable_stored_state(
     mock_restore_cache(hass, [State(SOC, stored)])
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
-    assert value(hass, SOC) == pytest.approx(50.0)
+    assert value(hass, SOC) == pytest.approx(expected)
+    assert (
+        mock_config_entry.runtime_data.ems.data.plan.initial_soc_pct
+        == pytest.approx(expected)
+    )
 
 
 async def test_automatic_mode_explains_its_choice(

@@ -72,8 +72,7 @@ def _compile(
         "pv": cp.Parameter(n, nonneg=True),
         "charge_max": cp.Parameter(n, nonneg=True),
         "discharge_max": cp.Parameter(n, nonneg=True),
-        # The initial energy after one slot of self-discharge: one parameter, as DPP allows no
-        # product of two parameters.
+        # One parameter, not keep x initial energy: DPP allows no product of two parameters.
         "initial_kept_kwh": cp.Parameter(nonneg=True),
         "keep": cp.Parameter(nonneg=True),
         "terminal_value": cp.Parameter(),
@@ -175,7 +174,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
             "pv": problem.pv_kw,
             "charge_max": b.charge_max,
             "discharge_max": b.discharge_max,
-            "initial_kept_kwh": b.keep * b.initial_kwh,
+            "initial_kept_kwh": b.initial_kept_kwh,
             "keep": b.keep,
             "terminal_value": b.terminal_value,
             "degradation": obj.degradation_eur_kwh,

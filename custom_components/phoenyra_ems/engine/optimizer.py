@@ -69,7 +69,9 @@ class Bounds:
     export_price: FloatArray
     charge_max: FloatArray
     discharge_max: FloatArray
-    initial_kwh: float
+    # Energy in store at the end of the first slot before charging or discharging (after one slot
+    # of self-discharge): the right-hand side of the first storage row in both engines.
+    initial_kept_kwh: float
     keep: float
     terminal_value: float
 
@@ -100,6 +102,7 @@ def bounds(problem: PlanningProblem) -> Bounds:
         discharge_max = np.minimum(discharge_max, deficit)
     value = problem.terminal_value_eur_kwh
     import_price = problem.tariff.import_price(problem.spot_eur_kwh)
+    keep = 1.0 - bat.self_discharge_per_h * problem.slot_hours
     return Bounds(
         import_price=import_price,
         # The meter sees the net flow: importing and exporting at once earns nothing, even where
@@ -110,8 +113,8 @@ def bounds(problem: PlanningProblem) -> Bounds:
         ),
         charge_max=charge_max,
         discharge_max=discharge_max,
-        initial_kwh=bat.capacity_kwh * problem.soc_pct / 100,
-        keep=1.0 - bat.self_discharge_per_h * problem.slot_hours,
+        initial_kept_kwh=keep * bat.capacity_kwh * problem.soc_pct / 100,
+        keep=keep,
         terminal_value=terminal_value_eur_kwh(problem) if value is None else value,
     )
 
@@ -221,7 +224,7 @@ def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
         lp.coefficients(balance, cols, sign)
 
     storage_rhs = np.zeros(n)
-    storage_rhs[0] = b.keep * b.initial_kwh
+    storage_rhs[0] = b.initial_kept_kwh
     storage = lp.rows(n, storage_rhs, storage_rhs)
     lp.coefficients(storage, e, 1.0)
     lp.coefficients(storage[1:], e[:-1], -b.keep)

@@ -6,15 +6,22 @@ from typing import TYPE_CHECKING
 
 from homeassistant.const import Platform
 from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import config_validation as cv
 
 from .const import DOMAIN
-from .coordinator import EmsCoordinator, PhoenyraConfigEntry, PhoenyraData
+from .coordinator import EmsCoordinator, PhoenyraConfigEntry, PhoenyraData, kpi_max_gap
 from .engine.cvxpy_engine import cvxpy_available
 from .engine.model import InvalidInputError
 from .engine.simulator import SiteSeries
+from .services import async_setup_services
+from .storage import SiteStore
+from .websocket_api import async_setup_websocket
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.typing import ConfigType
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BUTTON,
@@ -24,13 +31,22 @@ PLATFORMS: list[Platform] = [
 ]
 
 
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions and websocket commands, shared by all sites."""
+    async_setup_services(hass)
+    async_setup_websocket(hass)
+    return True
+
+
 async def async_setup_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> bool:
     """Set up a site: plan once, then start the entities and the control loop."""
     series = await hass.async_add_executor_job(SiteSeries.load_bundled)
     # Looks for cvxpy on disk once, off the event loop; the coordinator asks the cached answer.
     await hass.async_add_executor_job(cvxpy_available)
+    store = SiteStore(hass, entry)
+    memory = await store.async_load(kpi_max_gap(entry.options))
     try:
-        coordinator = EmsCoordinator(hass, entry, series)
+        coordinator = EmsCoordinator(hass, entry, series, store, memory)
     except InvalidInputError as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
@@ -47,7 +63,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> bool:
     """Unload a site; the control loop and listeners stop through the entry's unload callbacks."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        ems = entry.runtime_data.ems
+        await ems.store.async_save(ems.memory)
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> None:
+    """Forget what the removed site remembered (KPIs, runs)."""
+    await SiteStore(hass, entry).async_remove()
 
 
 async def _async_options_updated(

@@ -50,6 +50,7 @@ from .const import (
     DEFAULT_STRATEGIES,
     DOMAIN,
     ENGINE_HIGHS,
+    EXPECTED_PROFIT_HOURS,
     EXPORT_SPOT,
     LOGGER,
     PLAN_SLOT_MINUTES,
@@ -72,6 +73,7 @@ from .engine.model import (
     Tariff,
 )
 from .engine.optimizer import SolverError, solve_highs
+from .engine.runs import RunRecord
 from .engine.simulator import DemoSite, SiteSeries, slot_start
 from .engine.strategies import (
     Selection,
@@ -85,9 +87,12 @@ from .engine.strategies import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from .storage import SiteMemory, SiteStore
+
 type PhoenyraConfigEntry = ConfigEntry[PhoenyraData]
 
 STRATEGY_AUTO = "auto"
+RUN_FAILED = "failed"
 # Key of the state-of-charge sensor, whose last state the simulated battery resumes from.
 SOC_KEY = "state_of_charge"
 
@@ -161,6 +166,16 @@ def _last_soc_pct(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> float | No
     return soc if 0 <= soc <= 100 else None
 
 
+def kpi_max_gap(options: Mapping[str, Any]) -> timedelta:
+    """Longest time between two measurements that the KPIs still book (a longer one is a gap).
+
+    Three control intervals, as the watchdog allows, but at least a minute: a busy event loop
+    delays ticks without anything going missing.
+    """
+    seconds = ems_options(options)[CONF_CONTROL_SECONDS]
+    return max(timedelta(seconds=3 * seconds), timedelta(minutes=1))
+
+
 def strategy_settings(options: Mapping[str, Any]) -> StrategySettings:
     """Return what the strategies need from the entry's options."""
     strategies = strategy_options(options)
@@ -207,9 +222,18 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
     config_entry: PhoenyraConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: PhoenyraConfigEntry, series: SiteSeries
+        self,
+        hass: HomeAssistant,
+        entry: PhoenyraConfigEntry,
+        series: SiteSeries,
+        store: SiteStore,
+        memory: SiteMemory,
     ) -> None:
-        """Set up the coordinator for a site; ``series`` holds the demo site's data."""
+        """Set up the coordinator for a site.
+
+        ``series`` holds the demo site's data, ``memory`` what the site remembers (KPIs, runs,
+        the month's peak), kept in ``store``.
+        """
         ems = ems_options(entry.options)
         super().__init__(
             hass,
@@ -227,9 +251,10 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.control_interval = timedelta(seconds=ems[CONF_CONTROL_SECONDS])
         self.engine = ems[CONF_ENGINE]
         self.strategy_settings = strategy_settings(entry.options)
-        # Highest grid import measured this calendar month: the floor of the demand charge.
-        self.peak_import_kw = 0.0
-        self._peak_month: tuple[int, int] | None = None
+        self.store = store
+        self.memory = memory
+        # The inputs of the last planning run: the forecasts the plan was made for.
+        self.problem: PlanningProblem | None = None
         self.strategy_choice = strategy_choice(entry.options)
         self._options_at_setup = dict(entry.options)
         self.enabled = True
@@ -252,8 +277,23 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
     @property
     def current_price_eur_kwh(self) -> float:
         """Retail import price now (spot + grid fee, with VAT)."""
+        return self.prices_now()[0]
+
+    def prices_now(self) -> tuple[float, float]:
+        """Retail import price and export remuneration now, EUR/kWh."""
         spot, _, _ = self.series.at(dt_util.as_local(self.measurement.time))
-        return float(self.site.tariff.import_price(np.array([spot]))[0])
+        spot_now = np.array([spot])
+        tariff = self.site.tariff
+        return (
+            float(tariff.import_price(spot_now)[0]),
+            float(tariff.export_price(spot_now)[0]),
+        )
+
+    @property
+    def usable_window_kwh(self) -> float:
+        """Energy between the battery's SoC limits: one equivalent full cycle discharges this."""
+        battery = self.site.battery
+        return battery.energy_max_kwh - battery.energy_min_kwh
 
     def expected_profit_eur(self, hours: float) -> float:
         """Return the current plan's saving against no battery over the next ``hours``."""
@@ -266,7 +306,10 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         horizon_end = dt_util.start_of_local_day(now) + timedelta(days=2)
         slots = int((horizon_end - start) / timedelta(minutes=PLAN_SLOT_MINUTES))
         spot, load, pv = self.series.window(start, slots, PLAN_SLOT_MINUTES)
-        settings = replace(self.strategy_settings, peak_reached_kw=self.peak_import_kw)
+        # The highest import measured this month is the floor of the demand charge.
+        settings = replace(
+            self.strategy_settings, peak_reached_kw=self.memory.peak_import_kw
+        )
         try:
             problem = PlanningProblem(
                 start=start,
@@ -279,6 +322,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 grid=self.site.grid,
                 tariff=self.site.tariff,
             )
+            self.problem = problem
             if self.strategy_choice == STRATEGY_AUTO:
                 active = self.data.plan.strategy if self.data is not None else None
                 job = partial(select, problem, settings, active, self.solver)
@@ -292,12 +336,14 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 )
             selection = await self.hass.async_add_executor_job(job)
         except (InvalidInputError, SolverError) as err:
+            self._record_run(now, None, str(err))
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="optimization_failed",
                 translation_placeholders={"error": str(err)},
             ) from err
         plan = selection.plan
+        self._record_run(now, selection, selection.reason)
         LOGGER.debug(
             "Planned %s slots with %s in %.1f ms: %s",
             plan.slots,
@@ -306,6 +352,28 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             selection.reason,
         )
         return selection
+
+    def _record_run(
+        self, now: datetime, selection: Selection | None, reason: str
+    ) -> None:
+        plan = selection.plan if selection is not None else None
+        self.memory.runs.add(
+            RunRecord(
+                time=now,
+                strategy=plan.strategy.value if plan else None,
+                reason=reason,
+                expected_profit_eur=round(
+                    plan.expected_profit_eur(EXPECTED_PROFIT_HOURS), 4
+                )
+                if plan
+                else None,
+                status=plan.status if plan else RUN_FAILED,
+                engine=plan.engine if plan else None,
+                solve_ms=round(plan.solve_ms, 2) if plan else None,
+                horizon_slots=plan.slots if plan else 0,
+            )
+        )
+        self.store.schedule_save(self.memory)
 
     @callback
     def async_start_control(self) -> None:
@@ -341,11 +409,28 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         now = dt_util.now()
         self.setpoint_kw = self.current_setpoint_kw(now)
         self.measurement = self.demo.step(now, self.setpoint_kw)
-        if self._peak_month != (now.year, now.month):
-            self._peak_month = (now.year, now.month)
-            self.peak_import_kw = 0.0
-        self.peak_import_kw = max(self.peak_import_kw, self.measurement.grid_kw)
+        self._book(self.measurement)
         self.async_update_listeners()
+
+    def _book(self, measurement: Measurement) -> None:
+        """Add a measurement to the KPIs and the month's peak import."""
+        memory = self.memory
+        local = dt_util.as_local(measurement.time)
+        if memory.peak_month != (local.year, local.month):
+            memory.peak_month = (local.year, local.month)
+            memory.peak_import_kw = 0.0
+        memory.peak_import_kw = max(memory.peak_import_kw, measurement.grid_kw)
+        import_price, export_price = self.prices_now()
+        memory.kpi.update(
+            measurement,
+            local.date(),
+            import_price,
+            export_price,
+            self.active_strategy.value
+            if self.data is not None and self.last_update_success
+            else None,
+        )
+        self.store.schedule_save(memory)
 
     async def async_set_strategy(self, choice: str) -> None:
         """Follow ``choice`` (a strategy or auto): stored in the entry's options, applied by its listener."""

@@ -11,7 +11,8 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import PERCENTAGE, UnitOfPower
+from homeassistant.const import PERCENTAGE, UnitOfEnergy, UnitOfPower
+from homeassistant.util import dt as dt_util
 
 from .const import EXPECTED_PROFIT_HOURS
 from .coordinator import SOC_KEY
@@ -20,12 +21,14 @@ from .entity import PhoenyraEntity
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
     from homeassistant.helpers.typing import StateType
 
     from .coordinator import EmsCoordinator, PhoenyraConfigEntry
+    from .engine.kpi import EnergyTotals
 
 PARALLEL_UPDATES = 0
 
@@ -38,6 +41,27 @@ class PhoenyraSensorEntityDescription(SensorEntityDescription):
     attributes_fn: Callable[[EmsCoordinator], dict[str, Any]] | None = None
     # Plan results are unavailable while there is no valid plan; measurements never depend on it.
     needs_plan: bool = False
+    # Today's totals start again at local midnight (last_reset), so statistics see a new cycle.
+    resets_daily: bool = False
+
+
+def _ratio_pct(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 2)
+
+
+def _energy(
+    key: str, kwh: Callable[[EnergyTotals], float]
+) -> PhoenyraSensorEntityDescription:
+    """Describe an energy counter in kWh since the site was set up (for the Energy dashboard)."""
+    return PhoenyraSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(kwh(c.memory.kpi.total), 4),
+    )
 
 
 def _power(
@@ -86,6 +110,63 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         suggested_display_precision=2,
         needs_plan=True,
         value_fn=lambda c: c.expected_profit_eur(EXPECTED_PROFIT_HOURS),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="profit_today",
+        translation_key="profit_today",
+        device_class=SensorDeviceClass.MONETARY,
+        native_unit_of_measurement="EUR",
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=2,
+        resets_daily=True,
+        value_fn=lambda c: round(c.memory.kpi.today.profit_eur, 4),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="profit_total",
+        translation_key="profit_total",
+        device_class=SensorDeviceClass.MONETARY,
+        native_unit_of_measurement="EUR",
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(c.memory.kpi.total.profit_eur, 4),
+    ),
+    _energy("energy_charged", lambda t: t.charged_kwh),
+    _energy("energy_discharged", lambda t: t.discharged_kwh),
+    _energy("grid_import_energy", lambda t: t.import_kwh),
+    _energy("grid_export_energy", lambda t: t.export_kwh),
+    _energy("pv_energy", lambda t: t.pv_kwh),
+    PhoenyraSensorEntityDescription(
+        key="equivalent_full_cycles",
+        translation_key="equivalent_full_cycles",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=lambda c: round(c.memory.kpi.total.cycles(c.usable_window_kwh), 4),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="average_soc_today",
+        translation_key="average_soc_today",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda c: _ratio_pct(
+            None if (soc := c.memory.kpi.today.average_soc_pct) is None else soc / 100
+        ),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="self_consumption_today",
+        translation_key="self_consumption_today",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda c: _ratio_pct(c.memory.kpi.today.self_consumption_ratio),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="autarky_today",
+        translation_key="autarky_today",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda c: _ratio_pct(c.memory.kpi.today.autarky),
     ),
     PhoenyraSensorEntityDescription(
         key="active_strategy",
@@ -147,6 +228,14 @@ class PhoenyraSensor(PhoenyraEntity, SensorEntity):
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.coordinator)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Start of today for daily totals."""
+        day = self.coordinator.memory.kpi.day
+        if not self.entity_description.resets_daily or day is None:
+            return None
+        return dt_util.start_of_local_day(day)
 
     @property
     def native_value(self) -> StateType:

@@ -1,0 +1,231 @@
+"""Websocket commands of Phoenyra EMS, for its panel and cards: the same reports as the actions, live."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components import websocket_api
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+import voluptuous as vol
+
+from .const import DOMAIN
+from .reports import (
+    MAX_ANALYTICS_DAYS,
+    MAX_HISTORY_HOURS,
+    analytics_report,
+    async_history_report,
+    forecast_report,
+    plan_report,
+    state_report,
+)
+from .services import (
+    ATTR_DAYS,
+    ATTR_HOURS,
+    ATTR_STRATEGY,
+    check_range,
+    check_strategy,
+    site,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from homeassistant.components.websocket_api import ActiveConnection
+
+    from .coordinator import EmsCoordinator
+
+ATTR_ENTRY_ID = "entry_id"
+_ENTRY = {vol.Required(ATTR_ENTRY_ID): str}
+
+
+@callback
+def async_setup_websocket(hass: HomeAssistant) -> None:
+    """Register the commands (once, for all sites)."""
+    for command in (
+        ws_sites,
+        ws_state,
+        ws_plan,
+        ws_forecast,
+        ws_history,
+        ws_analytics,
+        ws_subscribe,
+        ws_set_strategy,
+        ws_optimize_now,
+    ):
+        websocket_api.async_register_command(hass, command)
+
+
+def _answer(
+    connection: ActiveConnection, msg_id: int, build: Callable[[], Any]
+) -> None:
+    """Send what ``build`` returns, or the translated error it raises."""
+    try:
+        result = build()
+    except HomeAssistantError as err:
+        connection.send_error(msg_id, "invalid_request", str(err))
+        return
+    connection.send_result(msg_id, result)
+
+
+@websocket_api.websocket_command({vol.Required("type"): f"{DOMAIN}/sites"})
+@callback
+def ws_sites(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """List the loaded sites."""
+    connection.send_result(
+        msg["id"],
+        [
+            {"entry_id": entry.entry_id, "title": entry.title}
+            for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+        ],
+    )
+
+
+@websocket_api.websocket_command({vol.Required("type"): f"{DOMAIN}/state", **_ENTRY})
+@callback
+def ws_state(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Answer with the site's state."""
+    _answer(connection, msg["id"], lambda: state_report(site(hass, msg[ATTR_ENTRY_ID])))
+
+
+@websocket_api.websocket_command({vol.Required("type"): f"{DOMAIN}/plan", **_ENTRY})
+@callback
+def ws_plan(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Answer with the site's plan."""
+    _answer(connection, msg["id"], lambda: plan_report(site(hass, msg[ATTR_ENTRY_ID])))
+
+
+@websocket_api.websocket_command({vol.Required("type"): f"{DOMAIN}/forecast", **_ENTRY})
+@callback
+def ws_forecast(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Answer with the forecasts of the site's plan."""
+    _answer(
+        connection, msg["id"], lambda: forecast_report(site(hass, msg[ATTR_ENTRY_ID]))
+    )
+
+
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/history",
+        **_ENTRY,
+        vol.Optional(ATTR_HOURS, default=24): int,
+    }
+)
+@websocket_api.async_response
+async def ws_history(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Answer with the site's recent sensor history and runs."""
+    try:
+        coordinator = site(hass, msg[ATTR_ENTRY_ID])
+        check_range(ATTR_HOURS, msg[ATTR_HOURS], MAX_HISTORY_HOURS)
+    except HomeAssistantError as err:
+        connection.send_error(msg["id"], "invalid_request", str(err))
+        return
+    connection.send_result(
+        msg["id"], await async_history_report(hass, coordinator, msg[ATTR_HOURS])
+    )
+
+
+def _analytics(hass: HomeAssistant, entry_id: str, days: int) -> dict[str, Any]:
+    coordinator = site(hass, entry_id)
+    check_range(ATTR_DAYS, days, MAX_ANALYTICS_DAYS)
+    return analytics_report(coordinator, days)
+
+
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/analytics",
+        **_ENTRY,
+        vol.Optional(ATTR_DAYS, default=30): int,
+    }
+)
+@callback
+def ws_analytics(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Answer with the site's daily figures over the last days."""
+    _answer(
+        connection,
+        msg["id"],
+        lambda: _analytics(hass, msg[ATTR_ENTRY_ID], msg[ATTR_DAYS]),
+    )
+
+
+@websocket_api.websocket_command(
+    {vol.Required("type"): f"{DOMAIN}/subscribe", **_ENTRY}
+)
+@callback
+def ws_subscribe(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Send the site's state on every update, and its plan whenever a new one is made."""
+    try:
+        coordinator: EmsCoordinator = site(hass, msg[ATTR_ENTRY_ID])
+    except HomeAssistantError as err:
+        connection.send_error(msg["id"], "invalid_request", str(err))
+        return
+    sent_plan: list[object] = [None]
+
+    @callback
+    def forward() -> None:
+        event: dict[str, Any] = {"state": state_report(coordinator)}
+        # The plan is a few hundred slots: sent only when it changed, not every control tick.
+        current = (coordinator.data, coordinator.last_update_success)
+        if current != sent_plan[0]:
+            sent_plan[0] = current
+            event["plan"] = plan_report(coordinator)
+        connection.send_message(websocket_api.event_message(msg["id"], event))
+
+    connection.subscriptions[msg["id"]] = coordinator.async_add_listener(forward)
+    connection.send_result(msg["id"])
+    forward()
+
+
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/set_strategy",
+        **_ENTRY,
+        vol.Required(ATTR_STRATEGY): str,
+    }
+)
+@websocket_api.require_admin
+@websocket_api.async_response
+async def ws_set_strategy(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Follow a strategy, or automatic selection."""
+    try:
+        coordinator = site(hass, msg[ATTR_ENTRY_ID])
+        choice = check_strategy(msg[ATTR_STRATEGY])
+    except HomeAssistantError as err:
+        connection.send_error(msg["id"], "invalid_request", str(err))
+        return
+    await coordinator.async_set_strategy(choice)
+    connection.send_result(msg["id"])
+
+
+@websocket_api.websocket_command(
+    {vol.Required("type"): f"{DOMAIN}/optimize_now", **_ENTRY}
+)
+@websocket_api.require_admin
+@websocket_api.async_response
+async def ws_optimize_now(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Plan now."""
+    try:
+        coordinator = site(hass, msg[ATTR_ENTRY_ID])
+    except HomeAssistantError as err:
+        connection.send_error(msg["id"], "invalid_request", str(err))
+        return
+    await coordinator.async_refresh()
+    connection.send_result(msg["id"])

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from . import backtest, latency
+from . import backtest, forecast, latency
 
-BENCHMARKS = {"backtest": backtest.main, "latency": latency.main}
+BENCHMARKS = {
+    "backtest": backtest.main,
+    "forecast": forecast.main,
+    "latency": latency.main,
+}
 
 
 def main() -> None:

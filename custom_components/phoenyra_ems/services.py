@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import wraps
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.auth.permissions.const import POLICY_CONTROL
 from homeassistant.config_entries import ConfigEntryState
@@ -32,7 +32,7 @@ from .reports import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable, Coroutine
 
     from .coordinator import EmsCoordinator, PhoenyraConfigEntry
 
@@ -50,7 +50,7 @@ SERVICE_GET_ANALYTICS = "get_analytics"
 SERVICE_SET_STRATEGY = "set_strategy"
 SERVICE_OPTIMIZE_NOW = "optimize_now"
 
-_ENTRY = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
+_ENTRY: dict[vol.Marker, Any] = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
 # Ranges are checked in the handlers, so the user gets a translated message naming the limit.
 SCHEMAS: dict[str, vol.Schema] = {
     SERVICE_GET_STATE: vol.Schema(_ENTRY),
@@ -115,7 +115,7 @@ def check_strategy(choice: str) -> str:
     return choice
 
 
-type _Handler = Callable[[ServiceCall], Awaitable[ServiceResponse]]
+type _Handler = Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]
 
 
 def _admin_only(hass: HomeAssistant, handler: _Handler) -> _Handler:

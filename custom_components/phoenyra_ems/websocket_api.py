@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .coordinator import EmsCoordinator
 
 ATTR_ENTRY_ID = "entry_id"
-_ENTRY = {vol.Required(ATTR_ENTRY_ID): str}
+_ENTRY: dict[str | vol.Marker, Any] = {vol.Required(ATTR_ENTRY_ID): str}
 
 
 @callback

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import pytest
 
-from custom_components.phoenyra_ems.engine.forecast import daily_profile, extend_prices
+from custom_components.phoenyra_ems.engine.forecast import (
+    Series,
+    daily_profile,
+    extend_prices,
+    forecast_load,
+    mean_series,
+)
+from custom_components.phoenyra_ems.engine.model import InvalidInputError
 
 
 def test_profile_is_the_mean_of_recent_days_at_the_same_time() -> None:
@@ -46,3 +58,186 @@ def test_unknown_prices_repeat_the_last_known_day() -> None:
     prices, n_known = extend_prices(last_day, last_day, 3)
     assert n_known == 3
     assert prices == pytest.approx([0.1, 0.2, 0.3])
+
+
+# --- mean_series and forecast_load -----------------------------------------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "forecast"
+T0 = datetime(2024, 4, 1, tzinfo=UTC)  # a Monday
+
+
+def household() -> tuple[Series, Series]:
+    """The fixture's load and PV (kW) on a 15-minute grid, as the integration keeps them."""
+    with (FIXTURES / "household_30min_2024-03-25_2024-05-05.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    times = [datetime.fromisoformat(r["timestamp_utc"]) for r in rows]
+    slots = 2 * len(rows)
+
+    def grid(column: str, fill: float) -> Series:
+        values = np.array([float(r[column]) if r[column] else fill for r in rows])
+        return mean_series(
+            times,
+            values / 1000,
+            start=times[0],
+            slots=slots,
+            max_hold=timedelta(minutes=30),
+        )
+
+    return grid("load_w", np.nan), grid("pv_w", 0.0)
+
+
+def test_state_changes_become_time_weighted_slot_means() -> None:
+    times = [T0, T0 + timedelta(minutes=5), T0 + timedelta(minutes=40)]
+    series = mean_series(times, np.array([1.0, 3.0, 2.0]), start=T0, slots=4)
+    # 5 min at 1 and 10 at 3; then 3 held until 00:40 and 2 held to the end of the grid.
+    assert series.values == pytest.approx(
+        [(5 + 30) / 15, 3.0, (10 * 3 + 5 * 2) / 15, 2.0]
+    )
+    assert series.end == T0 + timedelta(hours=1)
+
+
+def test_unknown_time_is_left_out_of_slot_means() -> None:
+    times = [T0, T0 + timedelta(minutes=10), T0 + timedelta(minutes=15)]
+    # Unavailable from 00:10: the first slot is the mean of its known two thirds.
+    series = mean_series(times, np.array([1.0, np.nan, 2.0]), start=T0, slots=2)
+    assert series.values == pytest.approx([1.0, 2.0])
+    # Known for only 5 of 15 minutes: unknown.
+    series = mean_series(
+        [T0 + timedelta(minutes=10)], np.array([1.0]), start=T0, slots=1
+    )
+    assert np.isnan(series.values[0])
+
+
+def test_slot_means_with_a_missing_row_keep_the_gap() -> None:
+    times = [T0, T0 + timedelta(minutes=30), T0 + timedelta(minutes=90)]
+    half_hour = timedelta(minutes=30)
+    series = mean_series(
+        times, np.array([1.0, 2.0, 4.0]), start=T0, slots=8, max_hold=half_hour
+    )
+    assert series.values[:4] == pytest.approx([1.0, 1.0, 2.0, 2.0])
+    assert np.isnan(series.values[4:6]).all()  # the 01:00 row is missing
+    assert series.values[6:] == pytest.approx([4.0, 4.0])
+
+
+def test_series_rejects_a_naive_start() -> None:
+    with pytest.raises(InvalidInputError, match="start"):
+        Series(start=datetime(2024, 4, 1), slot_minutes=15, values=np.zeros(2))
+
+
+def synthetic(days: int, weekend_extra: float = 0.0) -> Series:
+    """A household at 0.3 kW with 2 kW from 07:00 to 08:00 local, ``weekend_extra`` more on weekends."""
+    start = datetime(2024, 4, 1, tzinfo=PARIS).astimezone(UTC)
+    values = np.full(days * 96, 0.3)
+    for day in range(days):
+        values[day * 96 + 28 : day * 96 + 32] = 2.0
+        if day % 7 >= 5:
+            values[day * 96 : (day + 1) * 96] += weekend_extra
+    return Series(start=start, slot_minutes=15, values=values)
+
+
+def test_weekend_profile_differs_from_the_weekday_one() -> None:
+    history = synthetic(21, weekend_extra=1.0)  # Monday 1 to Sunday 21 April
+    saturday = datetime(2024, 4, 27, tzinfo=PARIS)
+    forecast = forecast_load(
+        history, start=history.end, slots=7 * 96, tz=PARIS
+    ).reshape(7, 96)
+    # Monday 22 to Friday 26 at the weekday level, Saturday and Sunday 1 kW higher.
+    assert forecast[:5, 0] == pytest.approx(0.3, abs=0.02)
+    assert forecast[5:, 0] == pytest.approx(1.3, abs=0.02)
+    assert forecast[5:, 30] == pytest.approx(3.0, abs=0.02)
+    assert saturday.weekday() == 5
+
+
+def test_profile_follows_local_time_across_the_dst_change() -> None:
+    # 31 March 2024 is the spring DST change in Paris: the 07:00 peak stays at 07:00 local.
+    start = datetime(2024, 3, 17, tzinfo=PARIS).astimezone(UTC)
+    stamps = [start + timedelta(minutes=15 * k) for k in range(21 * 96)]
+    values = np.array([2.0 if t.astimezone(PARIS).hour == 7 else 0.3 for t in stamps])
+    history = Series(start=start, slot_minutes=15, values=values)
+    first = datetime(2024, 4, 8, tzinfo=PARIS).astimezone(UTC)
+    forecast = forecast_load(history, start=first, slots=96, tz=PARIS)
+    assert forecast[28:32] == pytest.approx(2.0, abs=0.01)
+    assert forecast[24:28] == pytest.approx(0.3, abs=0.01)
+
+
+def test_missing_days_do_not_pull_the_profile_down() -> None:
+    history = synthetic(21)
+    gappy = history.values.copy()
+    gappy[7 * 96 : 9 * 96] = np.nan  # two days lost
+    gappy[15 * 96 + 28 : 15 * 96 + 32] = np.nan  # one morning peak lost
+    forecast = forecast_load(history, start=history.end, slots=96, tz=PARIS)
+    with_gaps = forecast_load(
+        Series(start=history.start, slot_minutes=15, values=gappy),
+        start=history.end,
+        slots=96,
+        tz=PARIS,
+    )
+    assert np.isfinite(with_gaps).all()
+    assert with_gaps == pytest.approx(forecast)
+
+
+def test_cold_start() -> None:
+    start = datetime(2024, 4, 1, tzinfo=UTC)
+    # Less than a day: the mean of what is known.
+    short = Series(start=start, slot_minutes=15, values=np.array([0.2, np.nan, 0.4]))
+    assert forecast_load(short, start=short.end, slots=3, tz=PARIS) == pytest.approx(
+        [0.3] * 3
+    )
+    empty = Series(start=start, slot_minutes=15, values=np.array([]))
+    assert forecast_load(empty, start=start, slots=2, tz=PARIS) == pytest.approx(
+        [0.0, 0.0]
+    )
+    # Three weekdays forecasting a Saturday: no weekend seen yet, so the all-days profile.
+    weekdays = synthetic(3, weekend_extra=5.0)
+    saturday = datetime(2024, 4, 6, tzinfo=PARIS).astimezone(UTC)
+    forecast = forecast_load(weekdays, start=saturday, slots=96, tz=PARIS)
+    assert forecast[0] == pytest.approx(0.3, abs=0.01)
+    assert forecast[30] == pytest.approx(2.0, abs=0.01)
+
+
+def test_recent_level_fades() -> None:
+    history = synthetic(14)
+    values = history.values.copy()
+    values[-4:] += 1.0  # the last hour ran 1 kW above usual
+    raised = Series(start=history.start, slot_minutes=15, values=values)
+    base = forecast_load(history, start=history.end, slots=96, tz=PARIS)
+    forecast = forecast_load(raised, start=history.end, slots=96, tz=PARIS)
+    lift = forecast - base
+    assert 0.7 < lift[0] < 1.0
+    assert np.all(np.diff(lift[:12]) < 0)
+    assert lift[40:] == pytest.approx(0.0, abs=1e-4)  # gone after ten hours
+
+
+def test_only_the_past_is_used() -> None:
+    history = synthetic(21)
+    middle = history.start + timedelta(days=14)
+    truncated = Series(
+        start=history.start, slot_minutes=15, values=history.values[: 14 * 96]
+    )
+    assert forecast_load(history, start=middle, slots=96, tz=PARIS) == pytest.approx(
+        forecast_load(truncated, start=middle, slots=96, tz=PARIS)
+    )
+
+
+def test_household_day_ahead_beats_the_seasonal_naive_forecast() -> None:
+    load, _ = household()
+    errors, naive_errors = [], []
+    for day in range(21, 41):  # 15 April to 4 May, issued at 12:00 the day before
+        midnight = datetime(2024, 3, 25, tzinfo=PARIS) + timedelta(days=day)
+        first = int((midnight.astimezone(UTC) - load.start) / timedelta(minutes=15))
+        issued = first - 48
+        history = Series(start=load.start, slot_minutes=15, values=load.values[:issued])
+        forecast = forecast_load(
+            history,
+            start=load.start + timedelta(minutes=15 * issued),
+            slots=144,
+            tz=PARIS,
+        )[48:]
+        actual = load.values[first : first + 96]
+        naive = load.values[first - 7 * 96 : first - 6 * 96]
+        known = np.isfinite(actual) & np.isfinite(naive)
+        errors.append(np.abs(forecast - actual)[known])
+        naive_errors.append(np.abs(naive - actual)[known])
+    ratio = np.concatenate(errors).mean() / np.concatenate(naive_errors).mean()
+    assert ratio < 0.9

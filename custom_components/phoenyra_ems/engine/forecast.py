@@ -1,13 +1,29 @@
-"""Built-in forecasts from the past only: daily profiles of recent days, and day-ahead prices."""
+"""Built-in forecasts from the past only: daily profiles of recent days, and day-ahead prices.
+
+The load forecast takes a recorded history on a regular grid (``Series``; ``mean_series`` makes one
+from a recorder's state changes) and the site's time zone, and forecasts from weekday and weekend
+profiles of the same local time of day.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
+
+from .model import _require
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from zoneinfo import ZoneInfo
+
     from .model import FloatArray
+
+_MINUTES_PER_DAY = 24 * 60
+_DAY_S = 86400.0
 
 
 def daily_profile(
@@ -60,3 +76,268 @@ def extend_prices(
         return known[:horizon], horizon
     filler = np.resize(last_known_day, horizon - len(known))
     return np.concatenate([known, filler]), len(known)
+
+
+# --- Load forecasts from a recorded history ------------------------------------------------------
+
+# A slot's mean is reported when at least this share of it is known (a few missing minutes are the
+# recorder's normal life; a slot known for one minute is noise).
+_MIN_COVERAGE = 0.5
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Series:
+    """Means over consecutive slots of equal length on a regular grid.
+
+    ``values[k]`` is the mean over ``[start + k * slot_minutes, start + (k + 1) * slot_minutes)``;
+    NaN where it is unknown.
+    """
+
+    start: datetime
+    slot_minutes: int
+    values: FloatArray
+
+    def __post_init__(self) -> None:
+        """Reject grids that cannot be placed in time or in the day."""
+        _require(self.start.tzinfo is not None, "start", "must be timezone-aware")
+        _require(
+            self.slot_minutes > 0 and _MINUTES_PER_DAY % self.slot_minutes == 0,
+            "slot_minutes",
+            "must divide a day into whole slots",
+        )
+        _require(self.values.ndim == 1, "values", "must be one-dimensional")
+
+    @property
+    def end(self) -> datetime:
+        """End of the last slot."""
+        return self.start + timedelta(minutes=self.slot_minutes * len(self.values))
+
+    def slot_starts_s(self) -> FloatArray:
+        """POSIX seconds of the slot starts."""
+        return _grid_s(self.start, self.slot_minutes, len(self.values))
+
+
+def _grid_s(start: datetime, slot_minutes: int, slots: int) -> FloatArray:
+    return start.timestamp() + 60.0 * slot_minutes * np.arange(slots, dtype=np.float64)
+
+
+def mean_series(
+    times: Sequence[datetime],
+    values: FloatArray,
+    *,
+    start: datetime,
+    slots: int,
+    slot_minutes: int = 15,
+    max_hold: timedelta | None = None,
+) -> Series:
+    """Turn timed values into time-weighted slot means on a regular grid.
+
+    Each value holds from its time until the next one (a recorder's state changes), but for at most
+    ``max_hold`` when given: a recorder writes a state only when it changes, so a steady load may
+    hold for hours (no limit, the default), while rows that are already slot means hold for one slot
+    (``max_hold`` = their length, so that a missing row stays a gap). NaN values (``unavailable``)
+    are unknown time. A slot is the mean of its known part, or NaN when less than half of it is known.
+    """
+    _require(len(times) == len(values), "values", "must have one value per time")
+    _require(
+        all(t.tzinfo is not None for t in times), "times", "must be timezone-aware"
+    )
+    grid = Series(start=start, slot_minutes=slot_minutes, values=np.zeros(slots))
+    if len(times) == 0:
+        return replace(grid, values=np.full(slots, np.nan))
+    stamps = np.array([t.timestamp() for t in times])
+    order = np.argsort(stamps, kind="stable")
+    stamps, held = stamps[order], np.asarray(values, dtype=np.float64)[order]
+    edges = _grid_s(start, slot_minutes, slots + 1)
+    # The last value holds until the end of the grid (the recorder has not seen a change since).
+    ends = np.append(stamps[1:], max(edges[-1], stamps[-1]))
+    if max_hold is not None:
+        ends = np.minimum(ends, stamps + max_hold.total_seconds())
+    known = np.isfinite(held)
+    begin, finish, held = stamps[known], ends[known], held[known]
+    # The integrals of value and of known time are piecewise linear in time with knots at the
+    # segment ends, so interpolating their running sums at the slot edges is exact.
+    knots = np.column_stack([begin, finish]).ravel()
+    lengths = finish - begin
+    area = np.cumsum(np.column_stack([np.zeros_like(held), held * lengths]).ravel())
+    cover = np.cumsum(np.column_stack([np.zeros_like(held), lengths]).ravel())
+    if len(knots) == 0:
+        return replace(grid, values=np.full(slots, np.nan))
+    slot_area = np.diff(np.interp(edges, knots, area))
+    slot_cover = np.diff(np.interp(edges, knots, cover))
+    enough = slot_cover >= _MIN_COVERAGE * 60.0 * slot_minutes
+    means = np.full(slots, np.nan)
+    means[enough] = slot_area[enough] / slot_cover[enough]
+    return replace(grid, values=means)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadForecastSettings:
+    """How the built-in load forecast weighs the past.
+
+    The defaults were chosen on the first three months of the household benchmark (March to May 2024,
+    ``./scripts/bench forecast``): recent days matter far more than a long memory there.
+    """
+
+    # History taken into account: three weeks, six weekend days.
+    days: int = 21
+    # Each day back weighs this much less than the day after it: habits and seasons move on.
+    day_decay: float = 0.85
+    # Weight of the neighbouring slots (a meal cooked ten minutes later is the same meal).
+    neighbour_weight: float = 0.5
+    # Days of one kind (weekday, weekend) with data at a time of day before their own profile is used
+    # there instead of the all-days one.
+    min_days_per_kind: int = 2
+    # Time constant of the fade of the recent level's distance from the profile.
+    level_hours: float = 1.0
+    # The recent level is the mean of the last hour (one slot is too noisy: a kettle).
+    level_window_hours: float = 1.0
+    # The median of the same slots is the forecast that minimises the absolute error; household load
+    # is spiky, so the mean overshoots most slots.
+    use_median: bool = True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Clock:
+    """Local time of day (slot of the day) and kind of day of each slot."""
+
+    slot_of_day: npt.NDArray[np.int64]
+    weekend: npt.NDArray[np.bool_]
+
+
+def _local_clock(stamps_s: FloatArray, tz: ZoneInfo, slot_minutes: int) -> _Clock:
+    # UTC offsets change only at DST transitions, so they are looked up once per hour.
+    hours, inverse = np.unique(np.floor(stamps_s / 3600.0), return_inverse=True)
+    offsets = np.array(
+        [
+            datetime.fromtimestamp(h * 3600.0, UTC).astimezone(tz).utcoffset()
+            or timedelta(0)
+            for h in hours
+        ],
+        dtype="timedelta64[us]",
+    )
+    local_s = stamps_s + offsets.astype(np.float64)[inverse] / 1e6
+    days = np.floor(local_s / _DAY_S)
+    slot_of_day = ((local_s - days * _DAY_S) // (60.0 * slot_minutes)).astype(np.int64)
+    # 1970-01-01, day 0, was a Thursday (weekday 3 with Monday 0).
+    weekend = (days.astype(np.int64) + 3) % 7 >= 5
+    return _Clock(slot_of_day=slot_of_day, weekend=weekend)
+
+
+def _group_statistic(
+    groups: npt.NDArray[np.int64],
+    values: FloatArray,
+    weights: FloatArray,
+    n_groups: int,
+    median: bool,
+) -> FloatArray:
+    """Weighted median (or mean) of ``values`` per group; NaN for empty groups."""
+    out = np.full(n_groups, np.nan)
+    if len(values) == 0:
+        return out
+    if not median:
+        total = np.bincount(groups, weights, n_groups)
+        sums = np.bincount(groups, weights * values, n_groups)
+        filled = total > 0
+        out[filled] = sums[filled] / total[filled]
+        return out
+    order = np.lexsort((values, groups))
+    g, v, w = groups[order], values[order], weights[order]
+    cumulative = np.cumsum(w)
+    first = np.searchsorted(g, np.arange(n_groups), side="left")
+    last = np.searchsorted(g, np.arange(n_groups), side="right")
+    present = last > first
+    before = np.where(first > 0, cumulative[np.maximum(first - 1, 0)], 0.0)
+    half = before + (cumulative[np.maximum(last - 1, 0)] - before) / 2
+    # The first value whose running weight reaches half of its group's weight.
+    index = np.searchsorted(cumulative, half, side="left")
+    out[present] = v[np.minimum(index[present], len(v) - 1)]
+    return out
+
+
+def forecast_load(
+    history: Series,
+    *,
+    start: datetime,
+    slots: int,
+    tz: ZoneInfo,
+    settings: LoadForecastSettings | None = None,
+) -> FloatArray:
+    """Forecast the load (kW) for ``slots`` slots of ``history.slot_minutes`` from ``start``.
+
+    Each slot is the recency-weighted median of the same local time of day on past days of its kind
+    (Monday to Friday, or Saturday and Sunday), neighbouring slots weighing less; a kind with too few
+    days at a time of day falls back on all days. Unknown (NaN) slots of the history are left out, so
+    gaps do not pull the profile down. The last hour's distance from its profile carries into the
+    first slots and fades. Only history before ``start`` is used. With less than a day of history the
+    forecast is its mean (the last value alone is too often a kettle); with none, 0.
+    """
+    settings = settings or LoadForecastSettings()
+    _require(slots >= 0, "slots", "must not be negative")
+    step_s = 60.0 * history.slot_minutes
+    start_s = start.timestamp()
+    stamps = history.slot_starts_s()
+    window = (stamps + step_s <= start_s) & (stamps >= start_s - settings.days * _DAY_S)
+    known = window & np.isfinite(history.values)
+    stamps, values = stamps[known], history.values[known]
+    per_day = _MINUTES_PER_DAY // history.slot_minutes
+    if len(values) < per_day:
+        return np.full(slots, float(values.mean()) if len(values) else 0.0)
+
+    clock = _local_clock(stamps, tz, history.slot_minutes)
+    weights = settings.day_decay ** ((start_s - stamps) / _DAY_S)
+    # Profiles of slot of the day x kind (0 weekday, 1 weekend), and of all days.
+    kind_groups = clock.slot_of_day + per_day * clock.weekend
+    by_kind = _profile(kind_groups, values, weights, 2 * per_day, per_day, settings)
+    by_day = _profile(clock.slot_of_day, values, weights, per_day, per_day, settings)
+    # Days of each kind seen at each slot of the day (one sample a day, two on an autumn DST day).
+    seen = np.bincount(kind_groups, minlength=2 * per_day)
+    profile = np.where(
+        (seen >= settings.min_days_per_kind) & np.isfinite(by_kind),
+        by_kind,
+        np.tile(by_day, 2),
+    )
+    profile = np.where(np.isfinite(profile), profile, float(values.mean()))
+
+    def at(times_s: FloatArray) -> FloatArray:
+        c = _local_clock(times_s, tz, history.slot_minutes)
+        return np.asarray(profile[c.slot_of_day + per_day * c.weekend])
+
+    forecast = at(_grid_s(start, history.slot_minutes, slots))
+    recent = stamps >= stamps[-1] + step_s - settings.level_window_hours * 3600.0
+    if settings.level_hours > 0 and recent.any():
+        offset = float(values[recent].mean() - at(stamps[recent]).mean())
+        # Time from the end of the history to the middle of each forecast slot.
+        lead_h = (
+            _grid_s(start, history.slot_minutes, slots)
+            + step_s / 2
+            - stamps[-1]
+            - step_s
+        ) / 3600.0
+        forecast = forecast + offset * np.exp(-lead_h / settings.level_hours)
+    return forecast
+
+
+def _profile(
+    groups: npt.NDArray[np.int64],
+    values: FloatArray,
+    weights: FloatArray,
+    n_groups: int,
+    per_day: int,
+    settings: LoadForecastSettings,
+) -> FloatArray:
+    """Statistic per group of slots, the neighbouring slots of the day counted at a lower weight."""
+    parts_g, parts_v, parts_w = [groups], [values], [weights]
+    if settings.neighbour_weight > 0:
+        day_slot = groups % per_day
+        for shift in (-1, 1):
+            parts_g.append(groups - day_slot + (day_slot + shift) % per_day)
+            parts_v.append(values)
+            parts_w.append(weights * settings.neighbour_weight)
+    return _group_statistic(
+        np.concatenate(parts_g),
+        np.concatenate(parts_v),
+        np.concatenate(parts_w),
+        n_groups,
+        settings.use_median,
+    )

@@ -48,9 +48,10 @@ async def test_diagnostics(
             "strategy_costs_eur",
             "expected_profit_eur",
             "reason",
+            "strategy",
         )
     )
-    assert diagnostics["plan"]["slot_count"] == 144
+    assert diagnostics["plan"]["slot_count"] == 192
     assert len(diagnostics["plan"]["slots"]) == 8
     assert diagnostics["kpi"]["total"]["hours"] == pytest.approx(55 / 3600)
     assert diagnostics["state"]["soc_pct"] > 50

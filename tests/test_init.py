@@ -82,8 +82,12 @@ async def test_setup_creates_a_working_demo_site(
     assert "Detected blocking call" not in caplog.text
     assert entry.state is ConfigEntryState.LOADED
     plan = entry.runtime_data.ems.data.plan
-    # Planned from the current slot up to the end of tomorrow (local time): 12:00 to 24:00, + 24 h.
-    assert plan.slots == (12 + 24) * 4
+    # At noon tomorrow's prices are not published yet: 48 hours, today's 12 hours at published
+    # prices, the rest at forecast prices.
+    assert plan.slots == 48 * 4
+    forecast = entry.runtime_data.ems.price_is_forecast
+    assert not forecast[: 12 * 4].any()
+    assert forecast[12 * 4 :].all()
     assert plan.status == "optimal"
 
     for entity_id in (SOC, BATTERY_POWER, SETPOINT, GRID, PV, LOAD, PRICE, PROFIT):
@@ -91,7 +95,10 @@ async def test_setup_creates_a_working_demo_site(
     assert value(hass, SOC) == pytest.approx(50.0)
     # A sunny May noon with negative prices: the plan earns money over the day.
     assert value(hass, PROFIT) > 0
-    assert hass.states.get(ACTIVE).state == "arbitrage"
+    # Automatic selection chose the cheapest strategy (ties within a cent may go either way).
+    active = hass.states.get(ACTIVE)
+    costs = active.attributes["strategy_costs_eur"]
+    assert costs[active.state] <= min(costs.values()) + 0.01
     assert hass.states.get(SELECT).state == "auto"
     assert hass.states.get(SWITCH).state == "on"
 
@@ -173,7 +180,8 @@ async def test_replans_every_optimization_interval(
     await advance(hass, freezer, 15 * 60 + 5)
     assert coordinator.data is not first
     assert coordinator.data.plan.start - first.plan.start == timedelta(minutes=15)
-    assert coordinator.data.plan.slots == first.plan.slots - 1
+    # Tomorrow is still unpublished: the plan keeps looking 48 hours ahead.
+    assert coordinator.data.plan.slots == first.plan.slots == 192
 
 
 async def test_switch_off_holds_the_battery_idle(
@@ -399,4 +407,19 @@ async def test_automatic_mode_explains_its_choice(
     assert attributes["status"] == "optimal"
     # The test clock is frozen, so the measured time may be 0 here; the engine tests time real solves.
     assert attributes["solve_time_ms"] >= 0
-    assert attributes["horizon_slots"] == 144
+    assert attributes["horizon_slots"] == 192
+
+
+async def test_tomorrows_prices_extend_the_plan_when_published(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    coordinator = init_integration.runtime_data.ems
+    # 12:45 Vienna: the day-ahead auction's results are out; the next plan runs to the end of
+    # tomorrow at published prices only.
+    freezer.move_to("2026-05-12T10:45:00+00:00")
+    await coordinator.async_refresh()
+    plan = coordinator.data.plan
+    assert plan.slots == (11 * 4 + 1) + 24 * 4
+    assert not coordinator.price_is_forecast.any()

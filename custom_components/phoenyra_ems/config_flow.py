@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
-from homeassistant.core import callback
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -18,7 +24,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 from homeassistant.requirements import RequirementsNotFound, async_process_requirements
-from homeassistant.util import slugify
+from homeassistant.util import dt as dt_util, slugify
 import voluptuous as vol
 
 from .const import (
@@ -45,6 +51,7 @@ from .const import (
     CONF_OPTIMIZATION_MINUTES,
     CONF_PEAK_PERCENTILE,
     CONF_PEAK_REDUCTION,
+    CONF_PRICE_ENTITY,
     CONF_PRICE_SOURCE,
     CONF_SELECTION_MODE,
     CONF_SITE_NAME,
@@ -65,12 +72,14 @@ from .const import (
     ENGINE_HIGHS,
     EXPORT_FIXED,
     EXPORT_SPOT,
+    LOGGER,
     MIN_CONTROL_SECONDS,
     MODE_DEMO,
     MODE_LIVE,
     PRICE_SOURCE_AWATTAR_AT,
     PRICE_SOURCE_AWATTAR_DE,
     PRICE_SOURCE_DEMO,
+    PRICE_SOURCE_ENTITY,
     SECTION_BATTERY,
     SECTION_EMS,
     SECTION_GRID,
@@ -82,6 +91,9 @@ from .const import (
 from .coordinator import PhoenyraConfigEntry, ems_options, site_config, strategy_options
 from .engine.cvxpy_engine import cvxpy_available
 from .engine.model import InvalidInputError, Strategy
+from .engine.prices import PriceDataError
+from .price_source import AWATTAR_REGIONS, read_price_entity
+from .sources.awattar import AwattarClient, PriceFetchError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -176,9 +188,14 @@ def _site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
                             PRICE_SOURCE_DEMO,
                             PRICE_SOURCE_AWATTAR_AT,
                             PRICE_SOURCE_AWATTAR_DE,
+                            PRICE_SOURCE_ENTITY,
                         ],
                         CONF_PRICE_SOURCE,
                     ),
+                    vol.Optional(
+                        CONF_PRICE_ENTITY,
+                        description={"suggested_value": tariff.get(CONF_PRICE_ENTITY)},
+                    ): EntitySelector(EntitySelectorConfig(domain=SENSOR_DOMAIN)),
                     vol.Required(CONF_VAT_PCT, default=tariff[CONF_VAT_PCT]): _number(
                         0, 100, 0.1, "%"
                     ),
@@ -198,19 +215,55 @@ def _site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
     }
 
 
-def validate_site(user_input: Mapping[str, Any]) -> dict[str, str]:
-    """Field errors of a site's data; the engine's own checks decide what is valid."""
+async def async_validate_site(
+    hass: HomeAssistant, user_input: Mapping[str, Any]
+) -> dict[str, str]:
+    """Field errors of a site's data; the engine's own checks decide what is valid.
+
+    The price source is tried before the site is saved: aWATTar must answer with prices, a price
+    entity must exist and list prices in a format the EMS knows.
+    """
     errors: dict[str, str] = {}
     if user_input.get(CONF_MODE, MODE_DEMO) == MODE_LIVE:
         # Device sources (entities, MQTT, Modbus) are not part of this version yet.
         errors[CONF_MODE] = "live_unavailable"
-    if user_input[SECTION_TARIFF][CONF_PRICE_SOURCE] != PRICE_SOURCE_DEMO:
-        errors[CONF_PRICE_SOURCE] = "price_source_unavailable"
     try:
         site_config(user_input)
     except InvalidInputError as err:
         errors[err.field] = _ERROR_FOR_FIELD[err.field]
+    if error := await _async_price_source_error(hass, user_input[SECTION_TARIFF]):
+        errors[CONF_PRICE_SOURCE] = error
     return errors
+
+
+async def _async_price_source_error(
+    hass: HomeAssistant, tariff: Mapping[str, Any]
+) -> str | None:
+    """Return why the chosen price source cannot deliver prices now, or None."""
+    source = tariff[CONF_PRICE_SOURCE]
+    if source in AWATTAR_REGIONS:
+        client = AwattarClient(async_get_clientsession(hass), AWATTAR_REGIONS[source])
+        today = dt_util.start_of_local_day()
+        try:
+            points = await client.fetch(today, today + timedelta(days=1))
+        except PriceFetchError as err:
+            LOGGER.warning("aWATTar did not answer the connection test: %s", err)
+            return "awattar_unreachable"
+        return None if points else "awattar_unreachable"
+    if source == PRICE_SOURCE_ENTITY:
+        entity_id = tariff.get(CONF_PRICE_ENTITY)
+        if not entity_id:
+            return "price_entity_required"
+        if (state := hass.states.get(entity_id)) is None:
+            return "price_entity_missing"
+        try:
+            read_price_entity(
+                state.attributes, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
+            )
+        except PriceDataError as err:
+            LOGGER.warning("%s lists no prices the EMS can read: %s", entity_id, err)
+            return "price_entity_unreadable"
+    return None
 
 
 class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -226,7 +279,7 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             await self.async_set_unique_id(slugify(user_input[CONF_SITE_NAME]))
             self._abort_if_unique_id_configured()
-            if not (errors := validate_site(user_input)):
+            if not (errors := await async_validate_site(self.hass, user_input)):
                 return self.async_create_entry(
                     title=user_input[CONF_SITE_NAME], data=user_input
                 )
@@ -253,7 +306,7 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, **user_input}
-            if not (errors := validate_site(data)):
+            if not (errors := await async_validate_site(self.hass, data)):
                 return self.async_update_reload_and_abort(entry, data=data)
         schema = vol.Schema(_site_schema(user_input or entry.data))
         return self.async_show_form(

@@ -53,7 +53,6 @@ from .const import (
     EXPECTED_PROFIT_HOURS,
     EXPORT_SPOT,
     LOGGER,
-    PLAN_SLOT_MINUTES,
     SECTION_BATTERY,
     SECTION_EMS,
     SECTION_GRID,
@@ -73,6 +72,7 @@ from .engine.model import (
     Tariff,
 )
 from .engine.optimizer import SolverError, solve_highs
+from .engine.prices import BoolArray, forecast_prices, known_until, resolution_minutes
 from .engine.runs import RunRecord
 from .engine.simulator import DemoSite, SiteSeries, slot_start
 from .engine.strategies import (
@@ -83,6 +83,7 @@ from .engine.strategies import (
     plan_strategy,
     select,
 )
+from .price_source import price_source
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -91,6 +92,10 @@ if TYPE_CHECKING:
 
 type PhoenyraConfigEntry = ConfigEntry[PhoenyraData]
 
+# The plan covers at least this much; when published prices reach less far it uses forecasts to
+# FORECAST_HORIZON.
+MIN_HORIZON = timedelta(hours=24)
+FORECAST_HORIZON = timedelta(hours=48)
 STRATEGY_AUTO = "auto"
 RUN_FAILED = "failed"
 # Key of the state-of-charge sensor, whose last state the simulated battery resumes from.
@@ -186,10 +191,6 @@ def strategy_settings(options: Mapping[str, Any]) -> StrategySettings:
         demand_charge_eur_kw=strategies[CONF_DEMAND_CHARGE],
         peak_threshold_percentile=strategies[CONF_PEAK_PERCENTILE],
         peak_target_reduction=strategies[CONF_PEAK_REDUCTION] / 100,
-        # The option is in hours; plans are in slots.
-        smoothing_window_slots=round(
-            strategies[CONF_SMOOTHING_WINDOW] * 60 / PLAN_SLOT_MINUTES
-        ),
         target_load_factor=strategies[CONF_TARGET_LOAD_FACTOR],
         allow_grid_charging=strategies[CONF_ALLOW_GRID_CHARGING],
         min_price_spread_eur_kwh=strategies[CONF_MIN_PRICE_SPREAD] / 1000,
@@ -251,10 +252,16 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.control_interval = timedelta(seconds=ems[CONF_CONTROL_SECONDS])
         self.engine = ems[CONF_ENGINE]
         self.strategy_settings = strategy_settings(entry.options)
+        self.smoothing_window_h: float = strategy_options(entry.options)[
+            CONF_SMOOTHING_WINDOW
+        ]
         self.store = store
         self.memory = memory
+        self.prices = price_source(hass, entry, series)
         # The inputs of the last planning run: the forecasts the plan was made for.
         self.problem: PlanningProblem | None = None
+        # Which of the plan's prices are forecast (True) rather than published.
+        self.price_is_forecast: BoolArray = np.zeros(0, dtype=np.bool_)
         self.strategy_choice = strategy_choice(entry.options)
         self._options_at_setup = dict(entry.options)
         self.enabled = True
@@ -279,10 +286,23 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         """Retail import price now (spot + grid fee, with VAT)."""
         return self.prices_now()[0]
 
+    def spot_now(self) -> float | None:
+        """Spot price now (EUR/kWh): published, or the plan's forecast where none is."""
+        when = self.measurement.time
+        spot = self.prices.spot_at(when)
+        if spot is None and self.problem is not None:
+            problem = self.problem
+            index = int(
+                (when - problem.start) / timedelta(minutes=problem.slot_minutes)
+            )
+            if 0 <= index < problem.slots:
+                spot = float(problem.spot_eur_kwh[index])
+        return spot
+
     def prices_now(self) -> tuple[float, float]:
-        """Retail import price and export remuneration now, EUR/kWh."""
-        spot, _, _ = self.series.at(dt_util.as_local(self.measurement.time))
-        spot_now = np.array([spot])
+        """Retail import price and export remuneration now, EUR/kWh (NaN when unknown)."""
+        spot = self.spot_now()
+        spot_now = np.array([np.nan if spot is None else spot])
         tariff = self.site.tariff
         return (
             float(tariff.import_price(spot_now)[0]),
@@ -299,21 +319,65 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         """Return the current plan's saving against no battery over the next ``hours``."""
         return round(self.data.plan.expected_profit_eur(hours), 4)
 
+    async def _async_setup(self) -> None:
+        """Load the kept prices and fetch fresh ones (before the first plan)."""
+        await self.prices.async_start(self._async_new_prices)
+        self.config_entry.async_on_unload(self.prices.async_stop)
+
+    @callback
+    def _async_new_prices(self) -> None:
+        """Plan again when new prices arrive (tomorrow's, published at noon)."""
+        self.hass.async_create_task(self.async_request_refresh())
+
+    def _horizon(self, now: datetime) -> tuple[datetime, int, int]:
+        """Return the plan's first slot (UTC), slot length in minutes and number of slots.
+
+        The slot length follows the prices (15 or 60 minutes). The horizon covers every slot with
+        a published price, at least 24 hours; when tomorrow is not published yet it reaches 48
+        hours with forecast prices.
+        """
+        slot_minutes = resolution_minutes(self.prices.points)
+        start = dt_util.as_utc(slot_start(dt_util.as_local(now), slot_minutes))
+        known_end = known_until(self.prices.points, start)
+        if known_end is None:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="no_prices",
+                translation_placeholders={
+                    "source": self.prices.name,
+                    "error": self.prices.error or "-",
+                },
+            )
+        end = known_end
+        if end - start < MIN_HORIZON:
+            end = start + FORECAST_HORIZON
+        return start, slot_minutes, int((end - start) / timedelta(minutes=slot_minutes))
+
     async def _async_update_data(self) -> Selection:
         now = dt_util.now()
-        start = slot_start(now, PLAN_SLOT_MINUTES)
-        # Day-ahead prices are known up to the end of tomorrow: plan up to there.
-        horizon_end = dt_util.start_of_local_day(now) + timedelta(days=2)
-        slots = int((horizon_end - start) / timedelta(minutes=PLAN_SLOT_MINUTES))
-        spot, load, pv = self.series.window(start, slots, PLAN_SLOT_MINUTES)
+        await self.prices.async_refresh(now)
+        start, slot_minutes, slots = self._horizon(now)
+        _, load, pv = self.series.window(dt_util.as_local(start), slots, slot_minutes)
         # The highest import measured this month is the floor of the demand charge.
         settings = replace(
-            self.strategy_settings, peak_reached_kw=self.memory.peak_import_kw
+            self.strategy_settings,
+            peak_reached_kw=self.memory.peak_import_kw,
+            # The option is in hours; plans are in slots.
+            smoothing_window_slots=max(
+                1, round(self.smoothing_window_h * 60 / slot_minutes)
+            ),
         )
         try:
+            spot, self.price_is_forecast = forecast_prices(
+                self.prices.points,
+                start,
+                slots,
+                slot_minutes,
+                tz=dt_util.get_default_time_zone(),
+            )
             problem = PlanningProblem(
-                start=start,
-                slot_minutes=PLAN_SLOT_MINUTES,
+                start=dt_util.as_local(start),
+                slot_minutes=slot_minutes,
                 spot_eur_kwh=spot,
                 load_kw=load,
                 pv_kw=pv,
@@ -336,6 +400,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 )
             selection = await self.hass.async_add_executor_job(job)
         except (InvalidInputError, SolverError) as err:
+            # PriceDataError is an InvalidInputError: the prices are named in the message.
             self._record_run(now, None, str(err))
             raise UpdateFailed(
                 translation_domain=DOMAIN,

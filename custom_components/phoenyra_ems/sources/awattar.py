@@ -92,7 +92,7 @@ class AwattarClient:
                 if response.status != 200:
                     raise PriceFetchError(
                         FetchErrorKind.HTTP_STATUS,
-                        f"{self._url} answered HTTP {response.status} {response.reason or ''}".rstrip(),
+                        f"{self._url} answered HTTP {response.status}",
                         status=response.status,
                     )
                 body = await response.read()

@@ -18,6 +18,7 @@ from custom_components.phoenyra_ems.const import (
     CONF_CONTROL_SECONDS,
     CONF_DISCHARGE_EFFICIENCY,
     CONF_ENGINE,
+    CONF_LOAD_FORECASTER,
     CONF_MANUAL_STRATEGY,
     CONF_MAX_CHARGE_KW,
     CONF_MAX_EXPORT_KW,
@@ -25,18 +26,27 @@ from custom_components.phoenyra_ems.const import (
     CONF_MODE,
     CONF_OPTIMIZATION_MINUTES,
     CONF_PRICE_SOURCE,
+    CONF_PV_FORECAST,
     CONF_SELECTION_MODE,
     CONF_SOC_MAX,
     CONF_SOC_MIN,
+    CONF_SOLAR_FORECAST_ENTRIES,
     CONF_SWITCH_THRESHOLD,
+    CONF_WEATHER_ENTITY,
     CVXPY_REQUIREMENT,
+    DEFAULT_FORECASTS,
     DEFAULT_STRATEGIES,
     DOMAIN,
+    LOAD_FORECASTER_PROPHET,
     MODE_DEMO,
     MODE_LIVE,
     PRICE_SOURCE_DEMO,
+    PROPHET_REQUIREMENT,
+    PV_FORECAST_SOLAR,
+    PV_FORECAST_WEATHER,
     SECTION_BATTERY,
     SECTION_EMS,
+    SECTION_FORECASTS,
     SECTION_GRID,
     SECTION_STRATEGIES,
     SECTION_TARIFF,
@@ -50,6 +60,12 @@ if TYPE_CHECKING:
 
     from homeassistant.core import HomeAssistant
     from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+
+# The forecast options as the form sends them: an empty weather entity is left out.
+FORECASTS_INPUT = {
+    key: value for key, value in DEFAULT_FORECASTS.items() if key != CONF_WEATHER_ENTITY
+}
 
 
 async def test_user_step_creates_a_demo_site(hass: HomeAssistant) -> None:
@@ -247,6 +263,7 @@ async def test_options_flow_sets_and_applies_every_option(
             CONF_ENGINE: "highs",
         },
         SECTION_STRATEGIES: strategies,
+        SECTION_FORECASTS: FORECASTS_INPUT,
     }
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], user_input
@@ -279,6 +296,7 @@ async def test_options_reject_a_control_interval_below_two_seconds(
     user_input = {
         SECTION_EMS: {CONF_OPTIMIZATION_MINUTES: 15, CONF_CONTROL_SECONDS: 1},
         SECTION_STRATEGIES: dict(DEFAULT_STRATEGIES),
+        SECTION_FORECASTS: FORECASTS_INPUT,
     }
     with pytest.raises(vol.Invalid):
         await hass.config_entries.options.async_configure(result["flow_id"], user_input)
@@ -293,15 +311,21 @@ def options_with_engine(engine: str) -> dict[str, Any]:
             CONF_ENGINE: engine,
         },
         SECTION_STRATEGIES: dict(DEFAULT_STRATEGIES),
+        SECTION_FORECASTS: FORECASTS_INPUT,
     }
 
 
 @contextmanager
-def cvxpy_missing(install_error: Exception | None) -> Iterator[AsyncMock]:
-    """Make cvxpy look not installed; its on-demand install fails with ``install_error`` or succeeds."""
+def package_missing(
+    install_error: Exception | None, check: str = "cvxpy_available"
+) -> Iterator[AsyncMock]:
+    """Make an optional package (cvxpy, or Prophet with ``prophet_available``) look not installed.
+
+    Its on-demand install fails with ``install_error`` or succeeds.
+    """
     with (
         patch(
-            "custom_components.phoenyra_ems.config_flow.cvxpy_available",
+            f"custom_components.phoenyra_ems.config_flow.{check}",
             return_value=False,
         ),
         patch(
@@ -317,7 +341,7 @@ async def test_choosing_cvxpy_where_it_cannot_be_installed(
 ) -> None:
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     # The package index is the boundary: here it has nothing for this system (as on Home Assistant OS).
-    with cvxpy_missing(RequirementsNotFound(DOMAIN, [CVXPY_REQUIREMENT])) as install:
+    with package_missing(RequirementsNotFound(DOMAIN, [CVXPY_REQUIREMENT])) as install:
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], options_with_engine("cvxpy")
         )
@@ -336,7 +360,7 @@ async def test_choosing_cvxpy_installs_it_on_demand(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
-    with cvxpy_missing(None) as install:
+    with package_missing(None) as install:
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], options_with_engine("cvxpy")
         )
@@ -344,3 +368,56 @@ async def test_choosing_cvxpy_installs_it_on_demand(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert init_integration.runtime_data.ems.data.plan.engine == "cvxpy"
+
+
+def options_with_forecasts(**forecasts: Any) -> dict[str, Any]:
+    return {
+        **options_with_engine("auto"),
+        SECTION_FORECASTS: {**FORECASTS_INPUT, **forecasts},
+    }
+
+
+async def test_choosing_prophet_where_it_cannot_be_installed(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    with package_missing(
+        RequirementsNotFound(DOMAIN, [PROPHET_REQUIREMENT]), "prophet_available"
+    ) as install:
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            options_with_forecasts(**{CONF_LOAD_FORECASTER: LOAD_FORECASTER_PROPHET}),
+        )
+    install.assert_awaited_once_with(hass, DOMAIN, [PROPHET_REQUIREMENT])
+    assert result["errors"] == {CONF_LOAD_FORECASTER: "prophet_unavailable"}
+    # The built-in forecaster stays in use.
+    assert SECTION_FORECASTS not in init_integration.options
+
+
+@pytest.mark.parametrize(
+    ("forecasts", "field", "error"),
+    [
+        (
+            {CONF_PV_FORECAST: PV_FORECAST_SOLAR},
+            CONF_SOLAR_FORECAST_ENTRIES,
+            "solar_forecast_required",
+        ),
+        (
+            {CONF_PV_FORECAST: PV_FORECAST_WEATHER},
+            CONF_WEATHER_ENTITY,
+            "weather_entity_required",
+        ),
+    ],
+)
+async def test_pv_forecast_sources_need_their_input(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    forecasts: dict[str, Any],
+    field: str,
+    error: str,
+) -> None:
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options_with_forecasts(**forecasts)
+    )
+    assert result["errors"] == {field: error}

@@ -53,8 +53,10 @@ async def test_diagnostics(
     )
     assert diagnostics["plan"]["slot_count"] == 192
     assert len(diagnostics["plan"]["slots"]) == 8
-    assert diagnostics["kpi"]["total"]["hours"] == pytest.approx(55 / 3600)
-    assert diagnostics["state"]["soc_pct"] > 50
+    assert diagnostics["kpi"]["total"]["hours"] == pytest.approx(60 / 3600)
+    assert diagnostics["state"]["soc_pct"] == pytest.approx(
+        init_integration.runtime_data.ems.measurement.soc_pct, abs=1e-3
+    )
 
 
 async def test_secrets_and_location_are_redacted(

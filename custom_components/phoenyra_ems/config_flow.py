@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
+from homeassistant.components.weather import DOMAIN as WEATHER_DOMAIN
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant, callback
@@ -18,6 +19,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -40,6 +42,7 @@ from .const import (
     CONF_EXPORT_MODE,
     CONF_FEED_IN_CT_KWH,
     CONF_GRID_FEE_CT_KWH,
+    CONF_LOAD_FORECASTER,
     CONF_MANUAL_STRATEGY,
     CONF_MAX_CHARGE_KW,
     CONF_MAX_DISCHARGE_KW,
@@ -53,14 +56,20 @@ from .const import (
     CONF_PEAK_REDUCTION,
     CONF_PRICE_ENTITY,
     CONF_PRICE_SOURCE,
+    CONF_PV_AZIMUTH,
+    CONF_PV_FORECAST,
+    CONF_PV_KWP,
+    CONF_PV_TILT,
     CONF_SELECTION_MODE,
     CONF_SITE_NAME,
     CONF_SMOOTHING_WINDOW,
     CONF_SOC_MAX,
     CONF_SOC_MIN,
+    CONF_SOLAR_FORECAST_ENTRIES,
     CONF_SWITCH_THRESHOLD,
     CONF_TARGET_LOAD_FACTOR,
     CONF_VAT_PCT,
+    CONF_WEATHER_ENTITY,
     CVXPY_REQUIREMENT,
     DEFAULT_BATTERY,
     DEFAULT_GRID,
@@ -72,6 +81,8 @@ from .const import (
     ENGINE_HIGHS,
     EXPORT_FIXED,
     EXPORT_SPOT,
+    LOAD_FORECASTER_BUILTIN,
+    LOAD_FORECASTER_PROPHET,
     LOGGER,
     MIN_CONTROL_SECONDS,
     MODE_DEMO,
@@ -80,8 +91,13 @@ from .const import (
     PRICE_SOURCE_AWATTAR_DE,
     PRICE_SOURCE_DEMO,
     PRICE_SOURCE_ENTITY,
+    PROPHET_REQUIREMENT,
+    PV_FORECAST_DEMO,
+    PV_FORECAST_SOLAR,
+    PV_FORECAST_WEATHER,
     SECTION_BATTERY,
     SECTION_EMS,
+    SECTION_FORECASTS,
     SECTION_GRID,
     SECTION_STRATEGIES,
     SECTION_TARIFF,
@@ -92,11 +108,13 @@ from .coordinator import PhoenyraConfigEntry, ems_options, site_config, strategy
 from .engine.cvxpy_engine import cvxpy_available
 from .engine.model import InvalidInputError, Strategy
 from .engine.prices import PriceDataError
+from .engine.prophet_forecast import prophet_available
+from .forecasts import async_solar_forecast_platforms, forecast_options
 from .price_source import AWATTAR_REGIONS, read_price_entity
 from .sources.awattar import AwattarClient, PriceFetchError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 # Which error each invalid engine input shows, on the field of the same name.
 _ERROR_FOR_FIELD = {
@@ -335,27 +353,121 @@ class PhoenyraOptionsFlow(OptionsFlow):
         ):
             return self.async_create_entry(data=user_input)
         values = user_input or self.config_entry.options
-        schema = vol.Schema(
-            {
-                **_ems_schema(ems_options(values)),
-                **_strategies_schema(strategy_options(values)),
-            }
-        )
+        schema = options_schema(values, await async_solar_forecast_choices(self.hass))
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
 
     async def _async_validate(self, user_input: Mapping[str, Any]) -> dict[str, str]:
-        """Install cvxpy when it is chosen; where it cannot be installed, say so."""
-        if user_input[SECTION_EMS][
-            CONF_ENGINE
-        ] != ENGINE_CVXPY or await self.hass.async_add_executor_job(cvxpy_available):
-            return {}
-        try:
-            await async_process_requirements(self.hass, DOMAIN, [CVXPY_REQUIREMENT])
-        except RequirementsNotFound:
-            # Home Assistant OS has no cvxpy wheels; HiGHS carries on (engine "auto" falls back to it).
-            return {CONF_ENGINE: "cvxpy_unavailable"}
-        cvxpy_available.cache_clear()
-        return {}
+        return await async_validate_options(self.hass, user_input)
+
+
+def options_schema(
+    values: Mapping[str, Any], solar_choices: list[SelectOptionDict]
+) -> vol.Schema:
+    """Return the options form, filled with ``values`` (an entry's options, or what was typed).
+
+    ``solar_choices`` are the config entries that give the Energy dashboard solar forecasts.
+    """
+    return vol.Schema(
+        {
+            **_ems_schema(ems_options(values)),
+            **_strategies_schema(strategy_options(values)),
+            **_forecasts_schema(forecast_options(values), solar_choices),
+        }
+    )
+
+
+async def async_solar_forecast_choices(hass: HomeAssistant) -> list[SelectOptionDict]:
+    """Return the config entries whose integration gives the Energy dashboard solar forecasts."""
+    platforms = await async_solar_forecast_platforms(hass)
+    return [
+        SelectOptionDict(value=entry.entry_id, label=entry.title)
+        for entry in hass.config_entries.async_entries()
+        if entry.domain in platforms
+    ]
+
+
+async def async_validate_options(
+    hass: HomeAssistant, user_input: Mapping[str, Any]
+) -> dict[str, str]:
+    """Field errors of new options; installs cvxpy or Prophet when chosen, where they install."""
+    errors: dict[str, str] = {}
+    if user_input[SECTION_EMS][
+        CONF_ENGINE
+    ] == ENGINE_CVXPY and not await _async_install(
+        hass, cvxpy_available, CVXPY_REQUIREMENT
+    ):
+        # Home Assistant OS has no cvxpy wheels; HiGHS carries on (engine "auto" falls back to it).
+        errors[CONF_ENGINE] = "cvxpy_unavailable"
+    forecasts = forecast_options(user_input)
+    if forecasts[
+        CONF_LOAD_FORECASTER
+    ] == LOAD_FORECASTER_PROPHET and not await _async_install(
+        hass, prophet_available, PROPHET_REQUIREMENT
+    ):
+        # No Prophet wheels for Home Assistant OS either; the built-in forecaster stays in use.
+        errors[CONF_LOAD_FORECASTER] = "prophet_unavailable"
+    pv_forecast = forecasts[CONF_PV_FORECAST]
+    if pv_forecast == PV_FORECAST_SOLAR and not forecasts[CONF_SOLAR_FORECAST_ENTRIES]:
+        errors[CONF_SOLAR_FORECAST_ENTRIES] = "solar_forecast_required"
+    if pv_forecast == PV_FORECAST_WEATHER and not forecasts[CONF_WEATHER_ENTITY]:
+        errors[CONF_WEATHER_ENTITY] = "weather_entity_required"
+    return errors
+
+
+async def _async_install(
+    hass: HomeAssistant, available: Callable[[], bool], requirement: str
+) -> bool:
+    """Make an optional package importable; False where it cannot be installed."""
+    if await hass.async_add_executor_job(available):
+        return True
+    try:
+        await async_process_requirements(hass, DOMAIN, [requirement])
+    except RequirementsNotFound:
+        return False
+    # The answer is cached; look again now that it is installed.
+    available.cache_clear()  # type: ignore[attr-defined]
+    return True
+
+
+def _forecasts_schema(
+    forecasts: Mapping[str, Any], solar_choices: list[SelectOptionDict]
+) -> dict[vol.Marker, Any]:
+    def default(key: str) -> vol.Required:
+        return vol.Required(key, default=forecasts[key])
+
+    return {
+        vol.Required(SECTION_FORECASTS): section(
+            vol.Schema(
+                {
+                    default(CONF_LOAD_FORECASTER): _choice(
+                        [LOAD_FORECASTER_BUILTIN, LOAD_FORECASTER_PROPHET],
+                        CONF_LOAD_FORECASTER,
+                    ),
+                    default(CONF_PV_FORECAST): _choice(
+                        [PV_FORECAST_DEMO, PV_FORECAST_SOLAR, PV_FORECAST_WEATHER],
+                        CONF_PV_FORECAST,
+                    ),
+                    default(CONF_SOLAR_FORECAST_ENTRIES): SelectSelector(
+                        SelectSelectorConfig(
+                            options=solar_choices,
+                            multiple=True,
+                            mode=SelectSelectorMode.DROPDOWN,
+                        )
+                    ),
+                    vol.Optional(
+                        CONF_WEATHER_ENTITY,
+                        description={
+                            "suggested_value": forecasts[CONF_WEATHER_ENTITY] or None
+                        },
+                    ): EntitySelector(EntitySelectorConfig(domain=WEATHER_DOMAIN)),
+                    default(CONF_PV_KWP): _number(0.1, 10000, 0.1, "kWp"),
+                    default(CONF_PV_TILT): _number(0, 90, 1, "°"),
+                    default(CONF_PV_AZIMUTH): _number(0, 360, 1, "°"),
+                }
+            ),
+            {"collapsed": True},
+        )
+    }
 
 
 def _ems_schema(ems: Mapping[str, Any]) -> dict[vol.Marker, Any]:

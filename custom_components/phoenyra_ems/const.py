@@ -108,7 +108,30 @@ DEFAULT_STRATEGIES: Final = {
     CONF_DEMAND_CHARGE: 0.0,
 }
 
-PLAN_SLOT_MINUTES: Final = 15
+SECTION_FORECASTS: Final = "forecasts"
+CONF_LOAD_FORECASTER: Final = "load_forecaster"
+LOAD_FORECASTER_BUILTIN: Final = "builtin"
+LOAD_FORECASTER_PROPHET: Final = "prophet"
+PROPHET_REQUIREMENT: Final = "prophet>=1.1.5"
+CONF_PV_FORECAST: Final = "pv_forecast"
+PV_FORECAST_DEMO: Final = "demo"
+PV_FORECAST_SOLAR: Final = "solar_forecast"
+PV_FORECAST_WEATHER: Final = "weather"
+CONF_SOLAR_FORECAST_ENTRIES: Final = "solar_forecast_entries"
+CONF_WEATHER_ENTITY: Final = "weather_entity"
+CONF_PV_KWP: Final = "pv_kwp"
+CONF_PV_TILT: Final = "pv_tilt"
+CONF_PV_AZIMUTH: Final = "pv_azimuth"
+DEFAULT_FORECASTS: Final = {
+    CONF_LOAD_FORECASTER: LOAD_FORECASTER_BUILTIN,
+    CONF_PV_FORECAST: PV_FORECAST_DEMO,
+    CONF_SOLAR_FORECAST_ENTRIES: [],
+    CONF_WEATHER_ENTITY: "",
+    CONF_PV_KWP: 5.0,
+    CONF_PV_TILT: 30.0,
+    CONF_PV_AZIMUTH: 180.0,
+}
+
 ATTRIBUTION: Final = (
     "Demo data: aWATTar day-ahead prices (AT), EMHASS household load and PV"
 )

@@ -83,6 +83,7 @@ from .engine.strategies import (
     plan_strategy,
     select,
 )
+from .forecasts import SiteForecaster, local_zone
 from .price_source import price_source
 
 if TYPE_CHECKING:
@@ -258,6 +259,11 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.store = store
         self.memory = memory
         self.prices = price_source(hass, entry, series)
+        self.forecaster = SiteForecaster(
+            hass, str(entry.unique_id), entry.options, series
+        )
+        # Where the last plan's load and PV forecasts came from.
+        self.forecast_sources: dict[str, str] = {}
         # The inputs of the last planning run: the forecasts the plan was made for.
         self.problem: PlanningProblem | None = None
         # Which of the plan's prices are forecast (True) rather than published.
@@ -357,7 +363,6 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         now = dt_util.now()
         await self.prices.async_refresh(now)
         start, slot_minutes, slots = self._horizon(now)
-        _, load, pv = self.series.window(dt_util.as_local(start), slots, slot_minutes)
         # The highest import measured this month is the floor of the demand charge.
         settings = replace(
             self.strategy_settings,
@@ -368,25 +373,28 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             ),
         )
         try:
-            spot, self.price_is_forecast = forecast_prices(
+            load = await self.forecaster.async_load(start, slots, slot_minutes)
+            pv = await self.forecaster.async_pv(start, slots, slot_minutes)
+            self.forecast_sources = {"load": load.source, "pv": pv.source}
+            spot, price_is_forecast = forecast_prices(
                 self.prices.points,
                 start,
                 slots,
                 slot_minutes,
-                tz=dt_util.get_default_time_zone(),
+                tz=local_zone(),
             )
             problem = PlanningProblem(
                 start=dt_util.as_local(start),
                 slot_minutes=slot_minutes,
                 spot_eur_kwh=spot,
-                load_kw=load,
-                pv_kw=pv,
+                load_kw=load.values,
+                pv_kw=pv.values,
                 soc_pct=self.measurement.soc_pct,
                 battery=self.site.battery,
                 grid=self.site.grid,
                 tariff=self.site.tariff,
             )
-            self.problem = problem
+            self.problem, self.price_is_forecast = problem, price_is_forecast
             if self.strategy_choice == STRATEGY_AUTO:
                 active = self.data.plan.strategy if self.data is not None else None
                 job = partial(select, problem, settings, active, self.solver)
@@ -442,7 +450,8 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
 
     @callback
     def async_start_control(self) -> None:
-        """Start the control loop (stopped with the entry)."""
+        """Start the control loop (stopped with the entry); the KPIs count from now."""
+        self._book(self.measurement)
         self._unsub_control = async_track_time_interval(
             self.hass,
             self._async_control_tick,

@@ -123,6 +123,7 @@ def forecast_report(coordinator: EmsCoordinator) -> dict[str, Any]:
     import_price = tariff.import_price(problem.spot_eur_kwh)
     export_price = tariff.export_price(problem.spot_eur_kwh)
     step = timedelta(minutes=problem.slot_minutes)
+    forecast = coordinator.price_is_forecast
     return {
         "start": problem.start.isoformat(),
         "slot_minutes": problem.slot_minutes,
@@ -132,6 +133,7 @@ def forecast_report(coordinator: EmsCoordinator) -> dict[str, Any]:
                 "spot_eur_kwh": round(float(problem.spot_eur_kwh[k]), 5),
                 "import_price_eur_kwh": round(float(import_price[k]), 5),
                 "export_price_eur_kwh": round(float(export_price[k]), 5),
+                "price_is_forecast": bool(forecast[k]),
                 "load_kw": round(float(problem.load_kw[k]), 4),
                 "pv_kw": round(float(problem.pv_kw[k]), 4),
             }

@@ -200,3 +200,19 @@ def test_run_log_is_bounded_by_age_and_number_and_round_trips() -> None:
 def test_damaged_runs_are_refused(data: object) -> None:
     with pytest.raises((ValueError, TypeError)):
         RunLog.from_list(data)
+
+
+def test_time_without_a_price_counts_energy_but_no_money() -> None:
+    tracker = KpiTracker(GAP)
+    tracker.update(measure(T0), DAY, float("nan"), float("nan"), None)
+    for k in range(1, 13):
+        tracker.update(
+            measure(T0 + timedelta(seconds=5 * k), battery_kw=2.0, load_kw=2.0),
+            DAY,
+            float("nan"),
+            float("nan"),
+            None,
+        )
+    assert tracker.total.discharged_kwh == pytest.approx(2.0 * 60 / 3600)
+    assert tracker.total.profit_eur == 0
+    assert tracker.total.unpriced_hours == pytest.approx(60 / 3600)

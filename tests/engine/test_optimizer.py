@@ -244,3 +244,19 @@ def test_setpoint_holds_the_planned_grid_exchange() -> None:
     setpoint = plan.setpoint_kw(0, 2.5)
     assert setpoint == pytest.approx(plan.battery_kw[0] + 1.5)
     assert 2.5 - setpoint == pytest.approx(planned_grid, abs=1e-6)
+
+
+def test_setpoint_stores_pv_the_plan_curtails_instead_of_exporting_it() -> None:
+    n = 8
+    # Negative prices, some room in the battery, a sunny forecast: the plan charges at full power
+    # and curtails the rest.
+    plan = solve_highs(
+        problem(np.full(n, -0.50), load=np.zeros(n), pv=np.full(n, 20.0), soc=60)
+    )
+    assert plan.pv_curtailed_kw[0] > 10
+    planned_grid = plan.grid_import_kw[0] - plan.grid_export_kw[0]
+    # The site cannot curtail and the sun is weaker than forecast (3 kW): the battery takes it all,
+    # the grid still sees the planned exchange, nothing is discharged into negative prices.
+    setpoint = plan.setpoint_kw(0, -3.0)
+    assert setpoint == pytest.approx(-3.0 - planned_grid, abs=1e-6)
+    assert setpoint < 0

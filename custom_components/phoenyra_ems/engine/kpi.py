@@ -37,6 +37,8 @@ class EnergyTotals:
     baseline_cost_eur: float = 0.0
     # Integral of the state of charge over time (percent hours): divided by hours, the mean.
     soc_pct_hours: float = 0.0
+    # Hours without a known price: their energy is counted, their cost and profit are not.
+    unpriced_hours: float = 0.0
     # Hours each strategy was active.
     strategy_hours: dict[str, float] = field(default_factory=dict)
 
@@ -48,7 +50,10 @@ class EnergyTotals:
         export_price_eur_kwh: float,
         strategy: str | None,
     ) -> None:
-        """Add ``hours`` at the powers of ``measurement`` and the given prices."""
+        """Add ``hours`` at the powers of ``measurement`` and the given prices.
+
+        A price that is not a number (none known now) leaves the costs alone.
+        """
         grid_kw = measurement.grid_kw
         baseline_kw = measurement.load_kw - measurement.pv_kw
         self.hours += hours
@@ -58,12 +63,15 @@ class EnergyTotals:
         self.discharged_kwh += max(measurement.battery_kw, 0.0) * hours
         self.load_kwh += measurement.load_kw * hours
         self.pv_kwh += measurement.pv_kw * hours
-        self.cost_eur += (
-            _cost(grid_kw, import_price_eur_kwh, export_price_eur_kwh) * hours
-        )
-        self.baseline_cost_eur += (
-            _cost(baseline_kw, import_price_eur_kwh, export_price_eur_kwh) * hours
-        )
+        if math.isfinite(import_price_eur_kwh) and math.isfinite(export_price_eur_kwh):
+            self.cost_eur += (
+                _cost(grid_kw, import_price_eur_kwh, export_price_eur_kwh) * hours
+            )
+            self.baseline_cost_eur += (
+                _cost(baseline_kw, import_price_eur_kwh, export_price_eur_kwh) * hours
+            )
+        else:
+            self.unpriced_hours += hours
         self.soc_pct_hours += measurement.soc_pct * hours
         if strategy is not None:
             self.strategy_hours[strategy] = (

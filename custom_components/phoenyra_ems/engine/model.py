@@ -289,10 +289,15 @@ class Plan:
 
         The control loop holds the planned grid exchange: the battery takes up the difference between
         the measured and the forecast net load (within its limits, which the device layer enforces).
+        The planned exchange counts the PV the plan curtails; where the site does not curtail, that
+        PV arrives as well and the battery stores it rather than exporting at a loss.
         """
-        return (
-            float(self.battery_kw[index]) + net_load_kw - float(self.net_load_kw[index])
+        planned_grid_kw = (
+            float(self.net_load_kw[index])
+            + float(self.pv_curtailed_kw[index])
+            - float(self.battery_kw[index])
         )
+        return net_load_kw - planned_grid_kw
 
     def slot_index(self, when: datetime) -> int | None:
         """Index of the slot that contains ``when``, or None outside the plan."""

@@ -1,0 +1,428 @@
+"""Load and PV forecasts of a site, from what Home Assistant knows.
+
+Load: the built-in forecaster (or Prophet, where it installs) learns from the load sensor's recorder
+statistics (5-minute means, kept about ten days, completed by hourly long-term statistics); the demo
+site starts from its replayed past until the recorder has two days of its own.
+PV: the demo replay's recent days, the solar forecasts that integrations give the Energy dashboard
+(Forecast.Solar, Solcast), or a weather entity's hourly cloud cover with a clear-sky model of the array,
+calibrated against the measured PV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from homeassistant.components.energy.websocket_api import async_get_energy_platforms
+from homeassistant.components.recorder import DOMAIN as RECORDER_DOMAIN, get_instance
+from homeassistant.components.recorder.statistics import statistics_during_period
+from homeassistant.const import Platform
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+import numpy as np
+
+from .const import (
+    CONF_LOAD_FORECASTER,
+    CONF_PV_AZIMUTH,
+    CONF_PV_FORECAST,
+    CONF_PV_KWP,
+    CONF_PV_TILT,
+    CONF_SOLAR_FORECAST_ENTRIES,
+    CONF_WEATHER_ENTITY,
+    DEFAULT_FORECASTS,
+    DOMAIN,
+    LOAD_FORECASTER_PROPHET,
+    LOGGER,
+    PV_FORECAST_SOLAR,
+    PV_FORECAST_WEATHER,
+    SECTION_FORECASTS,
+)
+from .engine.forecast import Series, daily_profile, forecast_load, mean_series
+from .engine.model import InvalidInputError
+from .engine.prophet_forecast import prophet_available, prophet_forecast_load
+from .engine.solar import Calibration, PvArray, calibrate, pv_forecast_kw
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from homeassistant.components.energy.types import GetSolarForecastType
+    from homeassistant.core import HomeAssistant
+
+    from .engine.model import FloatArray
+    from .engine.simulator import SiteSeries
+
+SOLAR_PLATFORMS: HassKey[dict[str, GetSolarForecastType]] = HassKey(
+    f"{DOMAIN}_solar_forecast_platforms"
+)
+# The forecasters' own grid.
+GRID_MINUTES = 15
+HISTORY_DAYS = 21
+# The recorder's statistics are read again at most this often.
+HISTORY_REFRESH = timedelta(hours=1)
+# With fewer days of its own history the demo site learns from its replayed past.
+MIN_RECORDED_DAYS = 2
+# Days of replayed PV the demo's PV forecast averages (as in the backtest).
+DEMO_PV_DAYS = 3
+# Prophet is fitted at most once a day, for this far ahead.
+PROPHET_AHEAD = timedelta(hours=72)
+
+
+async def async_solar_forecast_platforms(
+    hass: HomeAssistant,
+) -> dict[str, GetSolarForecastType]:
+    """Return the solar forecast function of each integration that has one (for the Energy dashboard).
+
+    Looked up once per Home Assistant run: the dictionary keeps growing as such integrations load,
+    and each lookup would register another listener.
+    """
+    if SOLAR_PLATFORMS not in hass.data:
+        hass.data[SOLAR_PLATFORMS] = await async_get_energy_platforms(hass)
+    return hass.data[SOLAR_PLATFORMS]
+
+
+def forecast_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the entry's forecast options, with defaults for what was never set."""
+    return {**DEFAULT_FORECASTS, **options.get(SECTION_FORECASTS, {})}
+
+
+def to_slots(values: FloatArray, slot_minutes: int) -> FloatArray:
+    """Average a 15-minute forecast onto the plan's slots (15 or 60 minutes)."""
+    per = slot_minutes // GRID_MINUTES
+    return np.asarray(values.reshape(-1, per).mean(axis=1), dtype=np.float64)
+
+
+async def async_recorded_series(
+    hass: HomeAssistant, entity_id: str, start: datetime, end: datetime
+) -> Series | None:
+    """Return a sensor's 15-minute means from the recorder's statistics, or None without a recorder.
+
+    5-minute statistics where the recorder still has them, hourly long-term statistics before.
+    """
+    if RECORDER_DOMAIN not in hass.config.components:
+        return None
+    slots = int((end - start) / timedelta(minutes=GRID_MINUTES))
+    means: FloatArray = np.full(slots, np.nan)
+    for period, length in (
+        ("hour", timedelta(hours=1)),
+        ("5minute", timedelta(minutes=5)),
+    ):
+        rows = (
+            await get_instance(hass).async_add_executor_job(
+                statistics_during_period,
+                hass,
+                start,
+                end,
+                {entity_id},
+                period,
+                None,
+                {"mean"},
+            )
+        ).get(entity_id, [])
+        times = [dt_util.utc_from_timestamp(row["start"]) for row in rows]
+        values = np.array(
+            [np.nan if row.get("mean") is None else row["mean"] for row in rows]
+        )
+        finer = mean_series(
+            times,
+            values,
+            start=start,
+            slots=slots,
+            slot_minutes=GRID_MINUTES,
+            max_hold=length,
+        ).values
+        # The finer statistics win where both exist.
+        means = np.asarray(np.where(np.isfinite(finer), finer, means))
+    return Series(start=start, slot_minutes=GRID_MINUTES, values=means)
+
+
+def known_days(series: Series | None) -> float:
+    """Days of known values in ``series``."""
+    if series is None:
+        return 0.0
+    return float(np.isfinite(series.values).sum()) * GRID_MINUTES / 1440
+
+
+def local_zone() -> ZoneInfo:
+    """Home Assistant's time zone (a ZoneInfo in every supported version)."""
+    zone = dt_util.get_default_time_zone()
+    assert isinstance(zone, ZoneInfo)
+    return zone
+
+
+def _utc(text: str) -> datetime:
+    """Parse an ISO time (as integrations give them) into UTC, or raise a clear error."""
+    parsed = dt_util.parse_datetime(text)
+    if parsed is None:
+        raise HomeAssistantError(f"{text!r} is not a time")
+    return dt_util.as_utc(parsed)
+
+
+@dataclass(slots=True)
+class ForecastResult:
+    """A forecast on the plan's slots and where it came from."""
+
+    values: FloatArray
+    source: str
+
+
+class SiteForecaster:
+    """Forecasts a site's load and PV for each planning run."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_unique_id: str,
+        options: Mapping[str, Any],
+        series: SiteSeries,
+    ) -> None:
+        """Forecast with the entry's options; ``series`` is the demo site's replay."""
+        self.hass = hass
+        self._unique_id = entry_unique_id
+        self.options = forecast_options(options)
+        self._series = series
+        self._history: dict[str, tuple[datetime, Series | None]] = {}
+        self._prophet: tuple[datetime, datetime, FloatArray] | None = None
+        self._calibration: tuple[datetime, Calibration] | None = None
+        # When each input was last fresh, and what fails now (for the "forecast stale" sensor).
+        self.updated: dict[str, datetime] = {}
+        self.errors: dict[str, str] = {}
+
+    def _own_sensor(self, key: str) -> str | None:
+        """Return the entity id of one of the site's own sensors."""
+        return er.async_get(self.hass).async_get_entity_id(
+            Platform.SENSOR, DOMAIN, f"{self._unique_id}_{key}"
+        )
+
+    async def _async_history(self, key: str, now: datetime) -> Series | None:
+        """Return the recorded history of the site's ``key`` sensor, read at most hourly."""
+        cached = self._history.get(key)
+        if cached is not None and now - cached[0] < HISTORY_REFRESH:
+            return cached[1]
+        entity_id = self._own_sensor(key)
+        series = None
+        if entity_id is not None:
+            end = dt_util.as_utc(now).replace(second=0, microsecond=0)
+            end -= timedelta(minutes=end.minute % GRID_MINUTES)
+            series = await async_recorded_series(
+                self.hass, entity_id, end - timedelta(days=HISTORY_DAYS), end
+            )
+        self._history[key] = (now, series)
+        return series
+
+    def _replayed(self, column: int, end: datetime, days: int) -> Series:
+        """Return the demo replay's past ``days`` days before ``end`` (UTC), on the 15-minute grid."""
+        slots = days * 1440 // GRID_MINUTES
+        start = end - timedelta(days=days)
+        window = self._series.window(dt_util.as_local(start), slots, GRID_MINUTES)
+        return Series(start=start, slot_minutes=GRID_MINUTES, values=window[column])
+
+    async def async_load(
+        self, start: datetime, slots: int, slot_minutes: int
+    ) -> ForecastResult:
+        """Forecast the load for ``slots`` plan slots from ``start`` (UTC)."""
+        grid_slots = slots * slot_minutes // GRID_MINUTES
+        history = await self._async_history("load_power", start)
+        source = "recorder"
+        if known_days(history) < MIN_RECORDED_DAYS:
+            history, source = self._replayed(1, start, HISTORY_DAYS), "demo replay"
+        assert history is not None
+        tz = local_zone()
+        values: FloatArray | None = None
+        if self.options[CONF_LOAD_FORECASTER] == LOAD_FORECASTER_PROPHET:
+            values = await self._async_prophet(history, start, grid_slots)
+            if values is not None:
+                source = f"prophet, {source}"
+        if values is None:
+            values = forecast_load(history, start=start, slots=grid_slots, tz=tz)
+            source = f"built-in, {source}"
+        self.updated["load"] = start
+        return ForecastResult(to_slots(np.clip(values, 0, None), slot_minutes), source)
+
+    async def _async_prophet(
+        self, history: Series, start: datetime, slots: int
+    ) -> FloatArray | None:
+        """Prophet's forecast, fitted once a day; None where it cannot run (the built-in one serves)."""
+        if not prophet_available():
+            return None
+        day = dt_util.start_of_local_day(dt_util.as_local(start))
+        end = start + timedelta(minutes=GRID_MINUTES * slots)
+        cached = self._prophet
+        if cached is None or cached[0] != day or end > cached[1] + PROPHET_AHEAD:
+            fit_start = dt_util.as_utc(start)
+            ahead = int(PROPHET_AHEAD / timedelta(minutes=GRID_MINUTES))
+            try:
+                values = await self.hass.async_add_executor_job(
+                    lambda: prophet_forecast_load(
+                        history,
+                        start=fit_start,
+                        slots=ahead,
+                        tz=local_zone(),
+                    )
+                )
+            except (InvalidInputError, ImportError) as err:
+                LOGGER.info(
+                    "Prophet cannot forecast yet, built-in forecast used: %s", err
+                )
+                return None
+            cached = self._prophet = (day, fit_start, values)
+        offset = int((start - cached[1]) / timedelta(minutes=GRID_MINUTES))
+        return cached[2][offset : offset + slots]
+
+    async def async_pv(
+        self, start: datetime, slots: int, slot_minutes: int
+    ) -> ForecastResult:
+        """Forecast the PV for ``slots`` plan slots from ``start`` (UTC)."""
+        grid_slots = slots * slot_minutes // GRID_MINUTES
+        choice = self.options[CONF_PV_FORECAST]
+        # What the user chose, by name: the weather entity, or the source.
+        chosen = (
+            self.options[CONF_WEATHER_ENTITY]
+            if choice == PV_FORECAST_WEATHER
+            else choice
+        )
+        try:
+            if choice == PV_FORECAST_SOLAR:
+                values = await self._async_solar_forecast(start, grid_slots)
+                source = "solar forecast"
+            elif choice == PV_FORECAST_WEATHER:
+                values = await self._async_weather_pv(start, grid_slots)
+                source = f"weather {chosen}"
+            else:
+                values, source = await self._async_recent_pv(start, grid_slots)
+        except HomeAssistantError as err:
+            # The plan goes on with the recent days' PV; the failure is logged once and shown.
+            if "pv" not in self.errors:
+                LOGGER.warning(
+                    "PV forecast from %s failed, the recent days' PV is used: %s",
+                    chosen,
+                    err,
+                )
+            self.errors["pv"] = f"{chosen}: {err}"
+            values, recent = await self._async_recent_pv(start, grid_slots)
+            source = f"{recent} ({chosen} failed)"
+        else:
+            if self.errors.pop("pv", None) is not None:
+                LOGGER.info("PV forecast from %s works again", chosen)
+            self.updated["pv"] = start
+        return ForecastResult(to_slots(np.clip(values, 0, None), slot_minutes), source)
+
+    async def _async_recent_pv(
+        self, start: datetime, slots: int
+    ) -> tuple[FloatArray, str]:
+        """Forecast PV as the recent days' profile: recorded where there are days of it, else replayed."""
+        history = await self._async_history("pv_power", start)
+        source = "recorder"
+        if known_days(history) < MIN_RECORDED_DAYS:
+            history, source = self._replayed(2, start, DEMO_PV_DAYS), "demo replay"
+        assert history is not None
+        per_day = 1440 // GRID_MINUTES
+        recent = history.values[-DEMO_PV_DAYS * per_day :]
+        return daily_profile(
+            np.nan_to_num(recent), per_day, slots, DEMO_PV_DAYS
+        ), source
+
+    async def _async_solar_forecast(self, start: datetime, slots: int) -> FloatArray:
+        """Return the sum of the chosen integrations' solar forecasts (what the Energy dashboard shows)."""
+        platforms = await async_solar_forecast_platforms(self.hass)
+        total = np.zeros(slots)
+        for entry_id in self.options[CONF_SOLAR_FORECAST_ENTRIES]:
+            entry = self.hass.config_entries.async_get_entry(entry_id)
+            if entry is None or (platform := platforms.get(entry.domain)) is None:
+                raise HomeAssistantError(f"{entry_id} gives no solar forecast")
+            forecast = await platform(self.hass, entry_id)
+            if not forecast:
+                raise HomeAssistantError(f"{entry.title} has no solar forecast now")
+            hours = forecast["wh_hours"]
+            times = [_utc(key) for key in hours]
+            # Wh in an hour is the hour's mean power in W.
+            values = np.array([float(wh) / 1000 for wh in hours.values()])
+            series = mean_series(
+                times,
+                values,
+                start=start,
+                slots=slots,
+                slot_minutes=GRID_MINUTES,
+                max_hold=timedelta(hours=1),
+            )
+            total += np.nan_to_num(series.values)
+        return total
+
+    async def _async_weather_pv(self, start: datetime, slots: int) -> FloatArray:
+        """Model the array clear-sky under the weather entity's hourly cloud cover."""
+        entity_id = self.options[CONF_WEATHER_ENTITY]
+        response = await self.hass.services.async_call(
+            "weather",
+            "get_forecasts",
+            {"entity_id": entity_id, "type": "hourly"},
+            blocking=True,
+            return_response=True,
+        )
+        answer: Any = (response or {}).get(entity_id) or {}
+        hourly: list[dict[str, Any]] = answer.get("forecast") or []
+        if not hourly:
+            raise HomeAssistantError(f"{entity_id} has no hourly forecast")
+        times = [_utc(item["datetime"]) for item in hourly]
+
+        def column(name: str) -> FloatArray:
+            values = np.array(
+                [np.nan if item.get(name) is None else item[name] for item in hourly],
+                dtype=np.float64,
+            )
+            return mean_series(
+                times,
+                values,
+                start=start,
+                slots=slots,
+                slot_minutes=GRID_MINUTES,
+                max_hold=timedelta(hours=1),
+            ).values
+
+        cloud, temperature = column("cloud_coverage"), column("temperature")
+        array = self.pv_array()
+        calibration = await self._async_calibration(start, array)
+        with_weather = pv_forecast_kw(
+            array,
+            start=start,
+            slots=slots,
+            slot_minutes=GRID_MINUTES,
+            cloud_pct=np.nan_to_num(cloud, nan=0.0),
+            temperature_c=np.nan_to_num(temperature, nan=15.0),
+            calibration=calibration,
+        )
+        typical = pv_forecast_kw(
+            array,
+            start=start,
+            slots=slots,
+            slot_minutes=GRID_MINUTES,
+            calibration=calibration,
+        )
+        # Beyond the weather forecast: the calibration's typical clearness (no cloud input).
+        return np.where(np.isfinite(cloud), with_weather, typical)
+
+    def pv_array(self) -> PvArray:
+        """Return the configured array at Home Assistant's location."""
+        return PvArray(
+            latitude_deg=self.hass.config.latitude,
+            longitude_deg=self.hass.config.longitude,
+            kwp=self.options[CONF_PV_KWP],
+            tilt_deg=self.options[CONF_PV_TILT],
+            azimuth_deg=self.options[CONF_PV_AZIMUTH],
+        )
+
+    async def _async_calibration(self, now: datetime, array: PvArray) -> Calibration:
+        """Learn the array from the measured PV, once a day."""
+        day = dt_util.start_of_local_day(dt_util.as_local(now))
+        if self._calibration is not None and self._calibration[0] == day:
+            return self._calibration[1]
+        measured = await self._async_history("pv_power", now)
+        calibration = (
+            Calibration()
+            if measured is None
+            else await self.hass.async_add_executor_job(calibrate, measured, array)
+        )
+        self._calibration = (day, calibration)
+        return calibration

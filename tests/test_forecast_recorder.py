@@ -1,0 +1,85 @@
+"""The load forecast learns from the recorder's statistics of the site's load sensor."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.recorder.models import StatisticMeanType
+from homeassistant.components.recorder.statistics import async_import_statistics
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+
+from custom_components.phoenyra_ems.const import DOMAIN
+
+from .conftest import site_input
+from .test_forecasts import NOW, slot_of
+
+if TYPE_CHECKING:
+    from freezegun.api import FrozenDateTimeFactory
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers import entity_registry as er
+
+
+@pytest.fixture
+async def mock_recorder_before_hass(async_test_recorder: Any) -> None:
+    """Prepare the recorder's database before Home Assistant starts."""
+
+
+async def test_load_forecast_learns_from_the_recorder(
+    hass: HomeAssistant,
+    recorder_mock: Any,
+    freezer: FrozenDateTimeFactory,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    await hass.config.async_set_time_zone("Europe/Vienna")
+    freezer.move_to(NOW)
+    # Three recorded days of the site's own load sensor: 3 kW every evening, 0.3 kW otherwise.
+    entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        "test_site_load_power",
+        suggested_object_id="test_site_load_power",
+    )
+    first = datetime.fromisoformat("2026-05-09T10:00:00+00:00")
+    hours = [first + timedelta(hours=k) for k in range(72)]
+    metadata: Any = {
+        "has_sum": False,
+        "mean_type": StatisticMeanType.ARITHMETIC,
+        "name": None,
+        "source": "recorder",
+        "statistic_id": "sensor.test_site_load_power",
+        "unit_of_measurement": "kW",
+    }
+    async_import_statistics(
+        hass,
+        metadata,
+        [
+            {
+                "start": hour,
+                "mean": 3.0 if 18 <= (hour.hour + 2) % 24 < 21 else 0.3,
+                "min": 0.0,
+                "max": 3.0,
+            }
+            for hour in hours
+        ],
+    )
+    await async_wait_recording_done(hass)
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Test site", unique_id="test_site", data=site_input()
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    ems = entry.runtime_data.ems
+    assert ems.forecast_sources["load"] == "built-in, recorder"
+    load = ems.problem.load_kw
+    assert load[slot_of(entry, "2026-05-13T19:00:00+02:00")] == pytest.approx(
+        3.0, abs=0.3
+    )
+    assert load[slot_of(entry, "2026-05-13T03:00:00+02:00")] == pytest.approx(
+        0.3, abs=0.1
+    )

@@ -1,0 +1,230 @@
+"""Load and PV forecasts in a running site: demo replay, recorder history, Prophet, solar forecast
+integrations and weather entities (Home Assistant's own machinery with test integrations)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from unittest.mock import Mock
+
+from homeassistant.components.weather import (
+    Forecast,
+    WeatherEntity,
+    WeatherEntityFeature,
+)
+from homeassistant.const import UnitOfTemperature
+from homeassistant.setup import async_setup_component
+import numpy as np
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockModule,
+    mock_integration,
+    mock_platform,
+    setup_test_component_platform,
+)
+
+from custom_components.phoenyra_ems.const import (
+    CONF_LOAD_FORECASTER,
+    CONF_PV_FORECAST,
+    CONF_PV_KWP,
+    CONF_SOLAR_FORECAST_ENTRIES,
+    CONF_WEATHER_ENTITY,
+    DOMAIN,
+    LOAD_FORECASTER_PROPHET,
+    PV_FORECAST_SOLAR,
+    PV_FORECAST_WEATHER,
+    SECTION_FORECASTS,
+)
+
+from .conftest import site_input
+
+if TYPE_CHECKING:
+    from freezegun.api import FrozenDateTimeFactory
+    from homeassistant.core import HomeAssistant
+
+NOW = "2026-05-12T10:00:00+00:00"
+
+
+async def start_site(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    forecasts: dict[str, Any] | None = None,
+) -> MockConfigEntry:
+    await hass.config.async_set_time_zone("Europe/Vienna")
+    freezer.move_to(NOW)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Test site",
+        unique_id="test_site",
+        data=site_input(),
+        options={SECTION_FORECASTS: forecasts} if forecasts else {},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def slot_of(entry: MockConfigEntry, local: str) -> int:
+    """Index of the plan slot that starts at a local wall-clock time (Vienna, UTC+2 in May)."""
+    problem = entry.runtime_data.ems.problem
+    when = datetime.fromisoformat(local)
+    return int((when - problem.start) / timedelta(minutes=problem.slot_minutes))
+
+
+async def test_demo_forecasts_learn_from_the_replayed_past(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await start_site(hass, freezer)
+    ems = entry.runtime_data.ems
+    assert ems.forecast_sources == {
+        "load": "built-in, demo replay",
+        "pv": "demo replay",
+    }
+    problem = ems.problem
+    # The plan runs on forecasts, not on the replay's future.
+    _, true_load, _ = ems.series.window(problem.start, problem.slots, 15)
+    assert np.abs(problem.load_kw - true_load).mean() > 0.01
+    assert (problem.load_kw >= 0).all()
+    night = slot_of(entry, "2026-05-13T02:00:00+02:00")
+    noon = slot_of(entry, "2026-05-13T13:00:00+02:00")
+    assert problem.pv_kw[night] == 0
+    assert problem.pv_kw[noon] > 0.5
+
+
+async def test_prophet_forecasts_the_load_where_installed(hass: HomeAssistant) -> None:
+    # Real time: pandas, under Prophet, cannot handle the frozen test clock's datetimes.
+    pytest.importorskip("prophet")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Test site",
+        unique_id="test_site",
+        data=site_input(),
+        options={SECTION_FORECASTS: {CONF_LOAD_FORECASTER: LOAD_FORECASTER_PROPHET}},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    ems = entry.runtime_data.ems
+    assert ems.forecast_sources["load"] == "prophet, demo replay"
+    assert (ems.problem.load_kw >= 0).all()
+    assert ems.problem.load_kw.std() > 0.05
+
+
+async def test_pv_from_solar_forecast_integrations(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    # A solar forecast integration as the Energy dashboard sees it: Wh per hour, tomorrow 12-14h.
+    hours = {
+        "2026-05-13T10:00:00+00:00": 4000,
+        "2026-05-13T11:00:00+00:00": 2500,
+    }
+
+    async def forecast(_hass: HomeAssistant, _entry_id: str) -> dict[str, Any]:
+        return {"wh_hours": hours}
+
+    mock_integration(
+        hass, MockModule("sunny_forecast"), top_level_files={"__init__.py", "energy.py"}
+    )
+    mock_platform(
+        hass, "sunny_forecast.energy", Mock(async_get_solar_forecast=forecast)
+    )
+    assert await async_setup_component(hass, "sunny_forecast", {})
+    solar = MockConfigEntry(domain="sunny_forecast", title="Roof")
+    solar.add_to_hass(hass)
+    entry = await start_site(
+        hass,
+        freezer,
+        {
+            CONF_PV_FORECAST: PV_FORECAST_SOLAR,
+            CONF_SOLAR_FORECAST_ENTRIES: [solar.entry_id, solar.entry_id],
+        },
+    )
+    ems = entry.runtime_data.ems
+    assert ems.forecast_sources["pv"] == "solar forecast"
+    pv = ems.problem.pv_kw
+    # The chosen entries add up (the same one twice here): 2 x 4 kW, then 2 x 2.5 kW.
+    assert pv[slot_of(entry, "2026-05-13T12:00:00+02:00")] == pytest.approx(8.0)
+    assert pv[slot_of(entry, "2026-05-13T13:45:00+02:00")] == pytest.approx(5.0)
+    assert pv[slot_of(entry, "2026-05-13T15:00:00+02:00")] == 0
+
+
+class SkyWeather(WeatherEntity):
+    """A weather entity with an hourly forecast of one cloud cover."""
+
+    _attr_supported_features = WeatherEntityFeature.FORECAST_HOURLY
+    _attr_native_temperature_unit = UnitOfTemperature.CELSIUS
+    _attr_native_temperature = 15.0
+    _attr_condition = "sunny"
+
+    def __init__(self, name: str, cloud_pct: float) -> None:
+        self._attr_name = name
+        self._attr_unique_id = name
+        self._cloud = cloud_pct
+
+    async def async_forecast_hourly(self) -> list[Forecast]:
+        start = datetime.fromisoformat(NOW)
+        return [
+            Forecast(
+                datetime=(start + timedelta(hours=k)).isoformat(),
+                cloud_coverage=self._cloud,
+                native_temperature=15.0,
+                condition="sunny",
+            )
+            for k in range(48)
+        ]
+
+
+async def test_pv_from_the_weather_follows_the_clouds(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    hass.config.latitude, hass.config.longitude = 48.2, 16.4
+    setup_test_component_platform(
+        hass, "weather", [SkyWeather("Clear", 0), SkyWeather("Overcast", 100)]
+    )
+    assert await async_setup_component(
+        hass, "weather", {"weather": {"platform": "test"}}
+    )
+    await hass.async_block_till_done()
+    noon = {}
+    for weather in ("weather.clear", "weather.overcast"):
+        entry = await start_site(
+            hass,
+            freezer,
+            {
+                CONF_PV_FORECAST: PV_FORECAST_WEATHER,
+                CONF_WEATHER_ENTITY: weather,
+                CONF_PV_KWP: 5.0,
+            },
+        )
+        ems = entry.runtime_data.ems
+        assert ems.forecast_sources["pv"] == f"weather {weather}"
+        noon[weather] = ems.problem.pv_kw[slot_of(entry, "2026-05-13T13:00:00+02:00")]
+        assert ems.problem.pv_kw[slot_of(entry, "2026-05-13T02:00:00+02:00")] == 0
+        await hass.config_entries.async_remove(entry.entry_id)
+        await hass.async_block_till_done()
+    # A clear May noon near Vienna: most of 5 kWp; under full cloud a fraction of it.
+    assert 2.5 < noon["weather.clear"] <= 5.0
+    assert noon["weather.overcast"] < 0.4 * noon["weather.clear"]
+
+
+async def test_a_failing_pv_source_falls_back_and_says_so(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entry = await start_site(
+        hass,
+        freezer,
+        {CONF_PV_FORECAST: PV_FORECAST_WEATHER, CONF_WEATHER_ENTITY: "weather.gone"},
+    )
+    ems = entry.runtime_data.ems
+    # The site plans on: with the recent days' PV instead, and tells why.
+    assert ems.last_update_success
+    assert ems.forecast_sources["pv"] == "demo replay (weather.gone failed)"
+    assert "weather.gone" in ems.forecaster.errors["pv"]
+    assert ems.problem.pv_kw[slot_of(entry, "2026-05-13T13:00:00+02:00")] > 0.5
+    await ems.async_refresh()
+    # Logged once, not once per plan.
+    assert caplog.text.count("PV forecast from") == 1

@@ -228,3 +228,46 @@ async def test_a_failing_pv_source_falls_back_and_says_so(
     await ems.async_refresh()
     # Logged once, not once per plan.
     assert caplog.text.count("PV forecast from") == 1
+
+
+async def test_forecast_sensors_show_the_plans_inputs(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    entry = await start_site(hass, freezer)
+    problem = entry.runtime_data.ems.problem
+    prices = hass.states.get("sensor.test_site_price_forecast")
+    series = prices.attributes["prices"]
+    assert len(series) == problem.slots == 192
+    # Noon: today's prices are published, tomorrow's are forecast.
+    assert [slot["forecast"] for slot in series].count(False) == 48
+    assert prices.attributes["published_until"] == "2026-05-13T00:00:00+02:00"
+    assert float(prices.state) == pytest.approx(
+        np.mean([slot["import"] for slot in series]), abs=1e-4
+    )
+    load = hass.states.get("sensor.test_site_load_forecast_next_24_h")
+    assert load.attributes["source"] == "built-in, demo replay"
+    assert float(load.state) == pytest.approx(problem.load_kw[:96].sum() / 4, abs=1e-2)
+    pv = hass.states.get("sensor.test_site_pv_forecast_next_24_h")
+    assert float(pv.state) == pytest.approx(problem.pv_kw[:96].sum() / 4, abs=1e-2)
+    assert len(pv.attributes["forecast"]) == 192
+    price = hass.states.get("sensor.test_site_current_price")
+    parts = price.attributes
+    assert float(price.state) == pytest.approx(
+        parts["spot_eur_kwh"] + parts["grid_fee_eur_kwh"] + parts["vat_eur_kwh"],
+        abs=1e-4,
+    )
+    assert parts["is_forecast"] is False
+    assert hass.states.get("binary_sensor.test_site_forecast_stale").state == "off"
+
+
+async def test_a_failing_forecast_input_shows_as_stale(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    await start_site(
+        hass,
+        freezer,
+        {CONF_PV_FORECAST: PV_FORECAST_WEATHER, CONF_WEATHER_ENTITY: "weather.gone"},
+    )
+    stale = hass.states.get("binary_sensor.test_site_forecast_stale")
+    assert stale.state == "on"
+    assert "weather.gone" in stale.attributes["stale_inputs"]["pv"]

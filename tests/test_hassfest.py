@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from custom_components.phoenyra_ems import PLATFORMS
+from custom_components.phoenyra_ems.binary_sensor import STALE_SENSOR
 from custom_components.phoenyra_ems.button import OPTIMIZE_BUTTON
 from custom_components.phoenyra_ems.select import STRATEGY_SELECT
 from custom_components.phoenyra_ems.sensor import SENSORS
@@ -121,6 +122,7 @@ def test_every_entity_is_translated_and_has_an_icon() -> None:
         "select": (STRATEGY_SELECT,),
         "switch": (ENABLED_SWITCH,),
         "button": (OPTIMIZE_BUTTON,),
+        "binary_sensor": (STALE_SENSOR,),
     }
     assert set(described) == {platform.value for platform in PLATFORMS}
     for platform, descriptions in described.items():
@@ -164,7 +166,13 @@ def test_exceptions_used_in_code_are_translated() -> None:
         used |= set(re.findall(r'translation_key="(\w+)"', path.read_text()))
     exception_keys = used - {
         d.translation_key
-        for d in (*SENSORS, STRATEGY_SELECT, ENABLED_SWITCH, OPTIMIZE_BUTTON)
+        for d in (
+            *SENSORS,
+            STRATEGY_SELECT,
+            ENABLED_SWITCH,
+            OPTIMIZE_BUTTON,
+            STALE_SENSOR,
+        )
     }
     assert exception_keys <= set(strings)
     assert exception_keys

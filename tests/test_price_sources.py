@@ -300,3 +300,25 @@ async def test_flow_tries_awattar_before_saving(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
+
+
+async def test_prices_that_stop_updating_show_as_stale(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    aioclient_mock: AiohttpClientMocker,
+) -> None:
+    aioclient_mock.get(AWATTAR_URL, json=AWATTAR)
+    entry = awattar_entry()
+    await start(hass, freezer, entry, AWATTAR_DAY_NOON)
+    stale = "binary_sensor.test_site_forecast_stale"
+    assert hass.states.get(stale).state == "off"
+    aioclient_mock.clear_requests()
+    aioclient_mock.get(AWATTAR_URL, status=500)
+    # By 15:00 tomorrow's prices should have been published: they are missing.
+    freezer.move_to("2026-05-10T13:00:00+00:00")
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    await entry.runtime_data.ems.async_refresh()
+    state = hass.states.get(stale)
+    assert state.state == "on"
+    assert "prices" in state.attributes["stale_inputs"]

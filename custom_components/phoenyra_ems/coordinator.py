@@ -62,6 +62,7 @@ from .const import (
     SELECTION_MANUAL,
 )
 from .engine.cvxpy_engine import cvxpy_available, solve_cvxpy
+from .engine.horizon import prices_known_until
 from .engine.model import (
     Battery,
     Grid,
@@ -96,6 +97,10 @@ type PhoenyraConfigEntry = ConfigEntry[PhoenyraData]
 # The plan covers at least this much; when published prices reach less far it uses forecasts to
 # FORECAST_HORIZON.
 MIN_HORIZON = timedelta(hours=24)
+# Prices that failed to update are stale after this long; tomorrow's are due this long after
+# the auction's publication (sources publish a little later than the exchange).
+PRICES_FRESH_FOR = timedelta(hours=6)
+PUBLICATION_GRACE = timedelta(hours=2)
 FORECAST_HORIZON = timedelta(hours=48)
 STRATEGY_AUTO = "auto"
 RUN_FAILED = "failed"
@@ -314,6 +319,26 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             float(tariff.import_price(spot_now)[0]),
             float(tariff.export_price(spot_now)[0]),
         )
+
+    def stale_inputs(self, now: datetime) -> dict[str, str]:
+        """Return the inputs of the plan that are older than they should be, with why (empty: all fresh)."""
+        stale: dict[str, str] = {}
+        prices = self.prices
+        if prices.error is not None and (
+            prices.last_success is None or now - prices.last_success > PRICES_FRESH_FOR
+        ):
+            stale["prices"] = prices.error
+        local = dt_util.as_local(now)
+        published_end = prices_known_until(local - PUBLICATION_GRACE)
+        known_end = known_until(prices.points, dt_util.as_utc(now))
+        if known_end is None or known_end < published_end:
+            stale.setdefault(
+                "prices", f"published prices missing until {published_end.isoformat()}"
+            )
+        stale.update(self.forecaster.errors)
+        if self.last_update_success is False and self.last_exception is not None:
+            stale["plan"] = str(self.last_exception)
+        return stale
 
     @property
     def usable_window_kwh(self) -> float:

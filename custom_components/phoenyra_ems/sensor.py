@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+import math
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import (
@@ -13,10 +15,12 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import PERCENTAGE, UnitOfEnergy, UnitOfPower
 from homeassistant.util import dt as dt_util
+import numpy as np
 
 from .const import EXPECTED_PROFIT_HOURS
 from .coordinator import SOC_KEY
 from .engine.model import Strategy
+from .engine.prices import retail_prices
 from .entity import PhoenyraEntity
 
 if TYPE_CHECKING:
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
     from .coordinator import EmsCoordinator, PhoenyraConfigEntry
     from .engine.kpi import EnergyTotals
+    from .engine.model import PlanningProblem
 
 PARALLEL_UPDATES = 0
 
@@ -100,7 +105,37 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         native_unit_of_measurement="EUR/kWh",
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=4,
-        value_fn=lambda c: round(c.current_price_eur_kwh, 5),
+        value_fn=lambda c: _finite(c.current_price_eur_kwh, 5),
+        attributes_fn=lambda c: price_components(c),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="price_forecast",
+        translation_key="price_forecast",
+        native_unit_of_measurement="EUR/kWh",
+        suggested_display_precision=4,
+        needs_plan=True,
+        value_fn=lambda c: _mean_import_price(c),
+        attributes_fn=lambda c: price_series(c),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="load_forecast",
+        translation_key="load_forecast",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        needs_plan=True,
+        value_fn=lambda c: _next_day_kwh(c, "load_kw"),
+        attributes_fn=lambda c: power_series(c, "load_kw", "load"),
+    ),
+    PhoenyraSensorEntityDescription(
+        key="pv_forecast",
+        translation_key="pv_forecast",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        needs_plan=True,
+        value_fn=lambda c: _next_day_kwh(c, "pv_kw"),
+        attributes_fn=lambda c: power_series(c, "pv_kw", "pv"),
     ),
     PhoenyraSensorEntityDescription(
         key="expected_profit",
@@ -180,6 +215,93 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
 )
 
 
+def _finite(value: float, digits: int) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def price_components(coordinator: EmsCoordinator) -> dict[str, Any]:
+    """Describe the import price now: spot, grid fee and levies, VAT; and the export price."""
+    spot = coordinator.spot_now()
+    attributes: dict[str, Any] = {"price_source": coordinator.prices.name}
+    if spot is None:
+        return attributes
+    parts = retail_prices(np.array([spot]), coordinator.site.tariff)
+    return {
+        **attributes,
+        "spot_eur_kwh": round(spot, 5),
+        "grid_fee_eur_kwh": round(float(parts.grid_fee_eur_kwh[0]), 5),
+        "vat_eur_kwh": round(float(parts.vat_eur_kwh[0]), 5),
+        "export_price_eur_kwh": round(float(parts.export_eur_kwh[0]), 5),
+        "is_forecast": coordinator.prices.spot_at(coordinator.measurement.time) is None,
+    }
+
+
+def _slot_starts(problem: PlanningProblem) -> list[str]:
+    step = timedelta(minutes=problem.slot_minutes)
+    return [(problem.start + k * step).isoformat() for k in range(problem.slots)]
+
+
+def _mean_import_price(coordinator: EmsCoordinator) -> float | None:
+    """Mean import price over the plan's horizon, EUR/kWh."""
+    problem = coordinator.problem
+    if problem is None:
+        return None
+    return round(float(problem.tariff.import_price(problem.spot_eur_kwh).mean()), 5)
+
+
+def price_series(coordinator: EmsCoordinator) -> dict[str, Any]:
+    """Describe the plan's prices per slot, forecast ones marked (not recorded: too big)."""
+    problem = coordinator.problem
+    if problem is None:
+        return {}
+    parts = retail_prices(problem.spot_eur_kwh, problem.tariff)
+    forecast = coordinator.price_is_forecast
+    published = int((~forecast).sum())
+    return {
+        "price_source": coordinator.prices.name,
+        "slot_minutes": problem.slot_minutes,
+        "published_until": (
+            problem.start + timedelta(minutes=problem.slot_minutes * published)
+        ).isoformat(),
+        "prices": [
+            {
+                "start": start,
+                "spot": round(float(parts.spot_eur_kwh[k]), 5),
+                "import": round(float(parts.import_eur_kwh[k]), 5),
+                "export": round(float(parts.export_eur_kwh[k]), 5),
+                "forecast": bool(forecast[k]),
+            }
+            for k, start in enumerate(_slot_starts(problem))
+        ],
+    }
+
+
+def _next_day_kwh(coordinator: EmsCoordinator, series: str) -> float | None:
+    """Energy of a forecast power series over the next 24 hours, kWh."""
+    problem = coordinator.problem
+    if problem is None:
+        return None
+    slots = round(24 * 60 / problem.slot_minutes)
+    values = getattr(problem, series)[:slots]
+    return round(float(values.sum()) * problem.slot_hours, 3)
+
+
+def power_series(coordinator: EmsCoordinator, series: str, kind: str) -> dict[str, Any]:
+    """Describe a forecast power series per slot and where it came from (not recorded: too big)."""
+    problem = coordinator.problem
+    if problem is None:
+        return {}
+    values = getattr(problem, series)
+    return {
+        "source": coordinator.forecast_sources.get(kind),
+        "slot_minutes": problem.slot_minutes,
+        "forecast": [
+            {"start": start, "kw": round(float(values[k]), 4)}
+            for k, start in enumerate(_slot_starts(problem))
+        ],
+    }
+
+
 def run_attributes(coordinator: EmsCoordinator) -> dict[str, Any]:
     """Describe the last optimization run: why this strategy, with which engine, how fast."""
     selection = coordinator.data
@@ -213,6 +335,8 @@ class PhoenyraSensor(PhoenyraEntity, SensorEntity):
     """A sensor of the site's EMS."""
 
     entity_description: PhoenyraSensorEntityDescription
+    # Forecast series are far over the recorder's 16 KB attribute limit and change every plan.
+    _unrecorded_attributes = frozenset({"prices", "forecast"})
 
     @property
     def available(self) -> bool:

@@ -62,10 +62,8 @@ if TYPE_CHECKING:
     from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 
-# The forecast options as the form sends them: an empty weather entity is left out.
-FORECASTS_INPUT = {
-    key: value for key, value in DEFAULT_FORECASTS.items() if key != CONF_WEATHER_ENTITY
-}
+# The forecast options as the form sends them (no weather entity chosen).
+FORECASTS_INPUT = dict(DEFAULT_FORECASTS)
 
 
 async def test_user_step_creates_a_demo_site(hass: HomeAssistant) -> None:

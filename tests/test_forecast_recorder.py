@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.components.recorder.models import StatisticMeanType
+from homeassistant.components.recorder.models import (
+    StatisticMeanType,
+    StatisticMetaData,
+)
 from homeassistant.components.recorder.statistics import async_import_statistics
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -54,6 +57,9 @@ async def test_load_forecast_learns_from_the_recorder(
         "statistic_id": "sensor.test_site_load_power",
         "unit_of_measurement": "kW",
     }
+    # Newer recorders also want the unit's class.
+    if "unit_class" in StatisticMetaData.__annotations__:
+        metadata["unit_class"] = "power"
     async_import_statistics(
         hass,
         metadata,

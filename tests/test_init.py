@@ -410,11 +410,10 @@ async def test_automatic_mode_explains_its_choice(
         "self_consumption",
         "load_balancing",
     }
-    cheapest = min(
-        attributes["strategy_costs_eur"], key=attributes["strategy_costs_eur"].get
-    )
-    assert state.state == cheapest
-    assert attributes["reason"].startswith(f"{cheapest}: ")
+    costs = attributes["strategy_costs_eur"]
+    # The chosen strategy is the cheapest (a tie within a cent may go either way).
+    assert costs[state.state] <= min(costs.values()) + 0.01
+    assert attributes["reason"].startswith(f"{state.state}: ")
     assert attributes["engine"] == "cvxpy"
     assert attributes["status"] == "optimal"
     # The test clock is frozen, so the measured time may be 0 here; the engine tests time real solves.

@@ -13,6 +13,8 @@ from .coordinator import EmsCoordinator, PhoenyraConfigEntry, PhoenyraData, kpi_
 from .engine.cvxpy_engine import cvxpy_available
 from .engine.model import InvalidInputError
 from .engine.simulator import SiteSeries
+from .panel import async_register_panel, async_unregister_panel
+from .price_source import async_remove_kept_prices
 from .services import async_setup_services
 from .storage import SiteStore
 from .websocket_api import async_setup_websocket
@@ -59,6 +61,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     coordinator.async_start_control()
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    # The first site adds the panel and cards; later ones find them there.
+    await async_register_panel(hass)
     return True
 
 
@@ -72,8 +76,14 @@ async def async_unload_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) ->
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> None:
-    """Forget what the removed site remembered (KPIs, runs)."""
+    """Forget what the removed site remembered (KPIs, runs); the last site takes the panel along."""
     await SiteStore(hass, entry).async_remove()
+    await async_remove_kept_prices(hass, entry)
+    if not any(
+        other.entry_id != entry.entry_id
+        for other in hass.config_entries.async_entries(DOMAIN)
+    ):
+        async_unregister_panel(hass)
 
 
 async def _async_options_updated(

@@ -6,9 +6,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
-from homeassistant.components.weather import DOMAIN as WEATHER_DOMAIN
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
-from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -409,7 +408,7 @@ async def async_validate_options(
     pv_forecast = forecasts[CONF_PV_FORECAST]
     if pv_forecast == PV_FORECAST_SOLAR and not forecasts[CONF_SOLAR_FORECAST_ENTRIES]:
         errors[CONF_SOLAR_FORECAST_ENTRIES] = "solar_forecast_required"
-    if pv_forecast == PV_FORECAST_WEATHER and not forecasts[CONF_WEATHER_ENTITY]:
+    if pv_forecast == PV_FORECAST_WEATHER and not forecasts.get(CONF_WEATHER_ENTITY):
         errors[CONF_WEATHER_ENTITY] = "weather_entity_required"
     return errors
 
@@ -457,9 +456,9 @@ def _forecasts_schema(
                     vol.Optional(
                         CONF_WEATHER_ENTITY,
                         description={
-                            "suggested_value": forecasts[CONF_WEATHER_ENTITY] or None
+                            "suggested_value": forecasts.get(CONF_WEATHER_ENTITY)
                         },
-                    ): EntitySelector(EntitySelectorConfig(domain=WEATHER_DOMAIN)),
+                    ): EntitySelector(EntitySelectorConfig(domain=Platform.WEATHER)),
                     default(CONF_PV_KWP): _number(0.1, 10000, 0.1, "kWp"),
                     default(CONF_PV_TILT): _number(0, 90, 1, "°"),
                     default(CONF_PV_AZIMUTH): _number(0, 360, 1, "°"),

@@ -280,7 +280,7 @@ class SiteForecaster:
         choice = self.options[CONF_PV_FORECAST]
         # What the user chose, by name: the weather entity, or the source.
         chosen = (
-            self.options[CONF_WEATHER_ENTITY]
+            self.options.get(CONF_WEATHER_ENTITY, "")
             if choice == PV_FORECAST_WEATHER
             else choice
         )

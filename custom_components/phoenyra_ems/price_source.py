@@ -151,7 +151,7 @@ class StoredPriceSource(PriceSource):
         self.hass = hass
         self.entry = entry
         self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.prices"
+            hass, STORAGE_VERSION, _store_key(entry)
         )
         self._failing_since: datetime | None = None
         self._issue_id = f"price_source_failing_{entry.entry_id}"
@@ -314,6 +314,15 @@ class EntityPriceSource(StoredPriceSource):
             self._failed(f"{self.entity_id}: {err}", now)
             return False
         return await self._async_fetched(points, now)
+
+
+async def async_remove_kept_prices(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Delete a removed site's kept prices."""
+    await Store[dict[str, Any]](hass, STORAGE_VERSION, _store_key(entry)).async_remove()
+
+
+def _store_key(entry: ConfigEntry) -> str:
+    return f"{DOMAIN}.{entry.entry_id}.prices"
 
 
 def read_price_entity(attributes: Any, unit: Any) -> list[PricePoint]:

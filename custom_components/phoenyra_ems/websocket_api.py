@@ -7,9 +7,17 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components import websocket_api
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
-from .const import DOMAIN
+from .config_flow import (
+    async_solar_forecast_choices,
+    async_validate_options,
+    options_schema,
+)
+from .const import DOMAIN, SECTION_EMS, SECTION_FORECASTS, SECTION_STRATEGIES
+from .coordinator import ems_options, strategy_options
+from .forecasts import forecast_options
 from .reports import (
     MAX_ANALYTICS_DAYS,
     MAX_HISTORY_HOURS,
@@ -28,10 +36,18 @@ from .services import (
     site,
 )
 
+# How Home Assistant turns a form's schema into the list its frontend renders: probatio (which stands
+# in for voluptuous) from 2026, voluptuous_serialize before.
+try:
+    from probatio import to_field_list as serialize_schema
+except ImportError:
+    from voluptuous_serialize import convert as serialize_schema
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from homeassistant.components.websocket_api import ActiveConnection
+    from homeassistant.config_entries import ConfigEntry
 
     from .coordinator import EmsCoordinator
 
@@ -52,6 +68,8 @@ def async_setup_websocket(hass: HomeAssistant) -> None:
         ws_subscribe,
         ws_set_strategy,
         ws_optimize_now,
+        ws_settings,
+        ws_settings_update,
     ):
         websocket_api.async_register_command(hass, command)
 
@@ -229,3 +247,70 @@ async def ws_optimize_now(
         return
     await coordinator.async_refresh()
     connection.send_result(msg["id"])
+
+
+def _current_options(entry: ConfigEntry) -> dict[str, Any]:
+    """Every option of a site by section, defaults filled in."""
+    options = entry.options
+    return {
+        SECTION_EMS: ems_options(options),
+        SECTION_STRATEGIES: strategy_options(options),
+        SECTION_FORECASTS: forecast_options(options),
+    }
+
+
+@websocket_api.websocket_command({vol.Required("type"): f"{DOMAIN}/settings", **_ENTRY})
+@websocket_api.async_response
+async def ws_settings(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Answer with the site's options, the form that edits them, and whether this user may."""
+    try:
+        entry = site(hass, msg[ATTR_ENTRY_ID]).config_entry
+    except HomeAssistantError as err:
+        connection.send_error(msg["id"], "invalid_request", str(err))
+        return
+    schema = options_schema(entry.options, await async_solar_forecast_choices(hass))
+    connection.send_result(
+        msg["id"],
+        {
+            "editable": connection.user.is_admin,
+            "schema": serialize_schema(schema, custom_serializer=cv.custom_serializer),
+            "options": _current_options(entry),
+        },
+    )
+
+
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/settings/update",
+        **_ENTRY,
+        vol.Required("options"): dict,
+    }
+)
+@websocket_api.require_admin
+@websocket_api.async_response
+async def ws_settings_update(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Store new options after the options flow's own checks; the site restarts with them."""
+    try:
+        entry = site(hass, msg[ATTR_ENTRY_ID]).config_entry
+    except HomeAssistantError as err:
+        connection.send_error(msg["id"], "invalid_request", str(err))
+        return
+    schema = options_schema(entry.options, await async_solar_forecast_choices(hass))
+    try:
+        options = schema(msg["options"])
+    except vol.Invalid as err:
+        # The field is the last part of the path (section, key).
+        field = str(err.path[-1]) if err.path else "base"
+        connection.send_result(
+            msg["id"], {"saved": False, "errors": {field: "invalid_value"}}
+        )
+        return
+    if errors := await async_validate_options(hass, options):
+        connection.send_result(msg["id"], {"saved": False, "errors": errors})
+        return
+    hass.config_entries.async_update_entry(entry, options=options)
+    connection.send_result(msg["id"], {"saved": True})

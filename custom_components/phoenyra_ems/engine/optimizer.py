@@ -318,6 +318,14 @@ def solve_highs(problem: PlanningProblem) -> Plan:
     )
 
 
+# Both engines solve to these tolerances (HiGHS's default is 1e-7): with the looser default, plans
+# whose objective is mostly smoothing terms differed between the engines by more than 1e-6 EUR.
+HIGHS_TOLERANCES = {
+    "primal_feasibility_tolerance": 1e-9,
+    "dual_feasibility_tolerance": 1e-9,
+}
+
+
 def _thread_solver() -> Any:
     """Return this thread's HiGHS instance: creating one costs time and prints a banner."""
     solver = getattr(_local, "solver", None)
@@ -326,6 +334,8 @@ def _thread_solver() -> Any:
 
         solver = highspy.Highs()  # type: ignore[no-untyped-call]
         solver.setOptionValue("output_flag", False)
+        for name, value in HIGHS_TOLERANCES.items():
+            solver.setOptionValue(name, value)
         # No "threads" option: HiGHS's scheduler is global, set up by whichever instance runs first
         # (cvxpy's included), and a different thread count makes later runs fail.
         _local.solver = solver

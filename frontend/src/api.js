@@ -1,0 +1,149 @@
+// The websocket commands of Phoenyra EMS (see the integration's websocket_api.py).
+
+export const DOMAIN = "phoenyra_ems";
+const STALE_MS = 60000;
+const RETRY_MS = 5000;
+
+export function fetchSites(hass) {
+  return hass.callWS({ type: `${DOMAIN}/sites` });
+}
+
+export function fetchForecast(hass, entryId) {
+  return hass.callWS({ type: `${DOMAIN}/forecast`, entry_id: entryId });
+}
+
+export function fetchAnalytics(hass, entryId, days) {
+  return hass.callWS({ type: `${DOMAIN}/analytics`, entry_id: entryId, days });
+}
+
+export function fetchSettings(hass, entryId) {
+  return hass.callWS({ type: `${DOMAIN}/settings`, entry_id: entryId });
+}
+
+export function saveSettings(hass, entryId, options) {
+  return hass.callWS({ type: `${DOMAIN}/settings/update`, entry_id: entryId, options });
+}
+
+export function optimizeNow(hass, entryId) {
+  return hass.callWS({ type: `${DOMAIN}/optimize_now`, entry_id: entryId });
+}
+
+/** A readable message of a websocket error (or any error). */
+export function errorMessage(err) {
+  if (!err) return "";
+  if (typeof err === "string") return err;
+  return err.message || err.code || JSON.stringify(err);
+}
+
+/**
+ * The live data of one site: state on every control tick, the plan whenever a new one is made, and the
+ * forecast the plan was made for (fetched anew with every plan). ``onChange`` is called after each change.
+ */
+export class SiteFeed {
+  constructor(onChange) {
+    this._onChange = onChange;
+    this._unsub = undefined;
+    this._key = undefined;
+    this._generation = 0;
+    this._lastEvent = 0;
+    this._watchdog = undefined;
+    this._retry = undefined;
+    this._hass = undefined;
+    this.state = undefined;
+    this.plan = undefined;
+    this.forecast = undefined;
+    this.error = undefined;
+  }
+
+  /** Follows the site ``entryId`` through ``hass``'s connection (no-op when already following it). */
+  connect(hass, entryId) {
+    if (!hass || !entryId) return;
+    this._hass = hass;
+    if (this._key === entryId && (this._unsub || this._retry)) return;
+    this.disconnect();
+    this._key = entryId;
+    this._subscribe(entryId);
+    // A site that restarts (new settings) ends the old subscription's events: follow it again when
+    // nothing came for a minute, or soon after an error.
+    this._watchdog = setInterval(() => {
+      if (this._unsub && Date.now() - this._lastEvent > STALE_MS) this.resubscribe();
+    }, 10000);
+  }
+
+  /** Subscribes anew (after the site restarted). */
+  resubscribe() {
+    const entryId = this._key;
+    if (!entryId) return;
+    this._dropSubscription();
+    this._subscribe(entryId);
+  }
+
+  disconnect() {
+    clearInterval(this._watchdog);
+    this._watchdog = undefined;
+    this._dropSubscription();
+    this._key = undefined;
+  }
+
+  _subscribe(entryId) {
+    const hass = this._hass;
+    const generation = ++this._generation;
+    this._lastEvent = Date.now();
+    const subscription = hass.connection.subscribeMessage(
+      (event) => this._event(hass, entryId, generation, event),
+      { type: `${DOMAIN}/subscribe`, entry_id: entryId },
+    );
+    this._unsub = subscription;
+    subscription.catch((err) => {
+      if (generation !== this._generation) return;
+      this._unsub = undefined;
+      this.error = errorMessage(err);
+      this._onChange();
+      this._retry = setTimeout(() => {
+        this._retry = undefined;
+        if (generation === this._generation) this._subscribe(entryId);
+      }, RETRY_MS);
+    });
+  }
+
+  _dropSubscription() {
+    this._generation++;
+    clearTimeout(this._retry);
+    this._retry = undefined;
+    const unsub = this._unsub;
+    this._unsub = undefined;
+    if (unsub) {
+      unsub.then((off) => off()).catch(() => undefined);
+    }
+  }
+
+  /** Forgets the data (when another site is chosen). */
+  clear() {
+    this.state = undefined;
+    this.plan = undefined;
+    this.forecast = undefined;
+    this.error = undefined;
+  }
+
+  _event(hass, entryId, generation, event) {
+    if (generation !== this._generation) return;
+    this._lastEvent = Date.now();
+    this.error = undefined;
+    if (event.state) this.state = event.state;
+    if (event.plan) {
+      this.plan = event.plan;
+      fetchForecast(hass, entryId)
+        .then((forecast) => {
+          if (generation !== this._generation) return;
+          this.forecast = forecast;
+          this._onChange();
+        })
+        .catch((err) => {
+          if (generation !== this._generation) return;
+          this.error = errorMessage(err);
+          this._onChange();
+        });
+    }
+    this._onChange();
+  }
+}

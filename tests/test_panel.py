@@ -1,0 +1,117 @@
+"""The sidebar panel and cards are served and registered; settings over the websocket API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.frontend import DATA_PANELS
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.phoenyra_ems.const import (
+    CONF_CONTROL_SECONDS,
+    CONF_ENGINE,
+    DOMAIN,
+    SECTION_EMS,
+)
+from custom_components.phoenyra_ems.panel import PANEL_URL_PATH
+
+from .conftest import site_input
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
+    from pytest_homeassistant_custom_component.typing import (
+        ClientSessionGenerator,
+        WebSocketGenerator,
+    )
+
+
+async def test_panel_and_bundle_come_and_go_with_the_sites(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    panel = hass.data[DATA_PANELS][PANEL_URL_PATH]
+    assert panel.sidebar_title == "Phoenyra EMS"
+    assert panel.require_admin is False
+    module_url = panel.config["_panel_custom"]["module_url"]
+    client = await hass_client()
+    response = await client.get(module_url)
+    assert response.status == 200
+    body = await response.text()
+    # The bundle defines the panel element and both cards.
+    assert "phoenyra-ems-panel" in body
+    assert "phoenyra-ems-plan-card" in body
+    assert "phoenyra-ems-kpi-card" in body
+
+    # A second site leaves the panel alone; removing the last one takes it away.
+    second = MockConfigEntry(
+        domain=DOMAIN, title="Second", unique_id="second", data=site_input("Second")
+    )
+    second.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second.entry_id)
+    await hass.config_entries.async_remove(second.entry_id)
+    assert PANEL_URL_PATH in hass.data[DATA_PANELS]
+    await hass.config_entries.async_remove(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert PANEL_URL_PATH not in hass.data[DATA_PANELS]
+
+
+async def settings(client: Any, entry_id: str) -> dict[str, Any]:
+    await client.send_json_auto_id({"type": f"{DOMAIN}/settings", "entry_id": entry_id})
+    answer = await client.receive_json()
+    assert answer["success"], answer
+    return answer["result"]
+
+
+async def update(client: Any, entry_id: str, options: dict[str, Any]) -> dict[str, Any]:
+    await client.send_json_auto_id(
+        {"type": f"{DOMAIN}/settings/update", "entry_id": entry_id, "options": options}
+    )
+    return await client.receive_json()
+
+
+async def test_admins_edit_the_settings_with_the_options_flows_checks(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    client = await hass_ws_client(hass)
+    current = await settings(client, init_integration.entry_id)
+    assert current["editable"] is True
+    sections = {item["name"]: item for item in current["schema"]}
+    assert set(sections) == {"ems", "strategies", "forecasts"}
+    assert sections["ems"]["type"] == "expandable"
+    fields = {field["name"] for field in sections["ems"]["schema"]}
+    assert {CONF_CONTROL_SECONDS, CONF_ENGINE} <= fields
+    options = current["options"]
+    assert options[SECTION_EMS][CONF_CONTROL_SECONDS] == 5
+
+    # Out of range: refused with the field named, nothing stored.
+    options[SECTION_EMS][CONF_CONTROL_SECONDS] = 1
+    answer = await update(client, init_integration.entry_id, options)
+    assert answer["result"] == {
+        "saved": False,
+        "errors": {CONF_CONTROL_SECONDS: "invalid_value"},
+    }
+    assert SECTION_EMS not in init_integration.options
+
+    options[SECTION_EMS][CONF_CONTROL_SECONDS] = 7
+    answer = await update(client, init_integration.entry_id, options)
+    assert answer["result"] == {"saved": True}
+    await hass.async_block_till_done()
+    assert init_integration.options[SECTION_EMS][CONF_CONTROL_SECONDS] == 7
+    assert init_integration.runtime_data.ems.control_interval.total_seconds() == 7
+
+
+async def test_other_users_read_the_settings_but_cannot_change_them(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    hass_read_only_access_token: str,
+) -> None:
+    client = await hass_ws_client(hass, hass_read_only_access_token)
+    current = await settings(client, init_integration.entry_id)
+    assert current["editable"] is False
+    answer = await update(client, init_integration.entry_id, current["options"])
+    assert answer["error"]["code"] == "unauthorized"
+    assert SECTION_EMS not in init_integration.options

@@ -115,3 +115,19 @@ async def test_other_users_read_the_settings_but_cannot_change_them(
     answer = await update(client, init_integration.entry_id, current["options"])
     assert answer["error"]["code"] == "unauthorized"
     assert SECTION_EMS not in init_integration.options
+
+
+async def test_settings_of_a_site_that_is_not_running_can_be_changed(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    client = await hass_ws_client(hass)
+    options = (await settings(client, init_integration.entry_id))["options"]
+    await hass.config_entries.async_unload(init_integration.entry_id)
+    options[SECTION_EMS][CONF_CONTROL_SECONDS] = 9
+    answer = await update(client, init_integration.entry_id, options)
+    assert answer["result"] == {"saved": True}
+    assert init_integration.options[SECTION_EMS][CONF_CONTROL_SECONDS] == 9
+    await client.send_json_auto_id({"type": f"{DOMAIN}/settings", "entry_id": "nope"})
+    assert (await client.receive_json())["error"]["code"] == "invalid_request"

@@ -69,8 +69,8 @@ SCHEMAS: dict[str, vol.Schema] = {
 }
 
 
-def site(hass: HomeAssistant, entry_id: str) -> EmsCoordinator:
-    """Return the EMS of a loaded site, or raise a translated error naming the entry."""
+def site_entry(hass: HomeAssistant, entry_id: str) -> PhoenyraConfigEntry:
+    """Return a site's config entry, loaded or not, or raise a translated error naming it."""
     entry: PhoenyraConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
         raise ServiceValidationError(
@@ -78,6 +78,12 @@ def site(hass: HomeAssistant, entry_id: str) -> EmsCoordinator:
             translation_key="unknown_entry",
             translation_placeholders={"entry_id": entry_id},
         )
+    return entry
+
+
+def site(hass: HomeAssistant, entry_id: str) -> EmsCoordinator:
+    """Return the EMS of a loaded site, or raise a translated error naming the entry."""
+    entry = site_entry(hass, entry_id)
     if entry.state is not ConfigEntryState.LOADED:
         raise ServiceValidationError(
             translation_domain=DOMAIN,

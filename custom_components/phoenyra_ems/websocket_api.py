@@ -34,6 +34,7 @@ from .services import (
     check_range,
     check_strategy,
     site,
+    site_entry,
 )
 
 # How Home Assistant turns a form's schema into the list its frontend renders: probatio (which stands
@@ -266,7 +267,8 @@ async def ws_settings(
 ) -> None:
     """Answer with the site's options, the form that edits them, and whether this user may."""
     try:
-        entry = site(hass, msg[ATTR_ENTRY_ID]).config_entry
+        # A site that is not running (restarting after a save, or failing) keeps its settings.
+        entry = site_entry(hass, msg[ATTR_ENTRY_ID])
     except HomeAssistantError as err:
         connection.send_error(msg["id"], "invalid_request", str(err))
         return
@@ -295,7 +297,8 @@ async def ws_settings_update(
 ) -> None:
     """Store new options after the options flow's own checks; the site restarts with them."""
     try:
-        entry = site(hass, msg[ATTR_ENTRY_ID]).config_entry
+        # A site that is not running (restarting after a save, or failing) keeps its settings.
+        entry = site_entry(hass, msg[ATTR_ENTRY_ID])
     except HomeAssistantError as err:
         connection.send_error(msg["id"], "invalid_request", str(err))
         return

@@ -84,10 +84,12 @@ class PhoenyraEmsSettings extends LitElement {
 
   _set(section, name, value) {
     const values = structuredClone(this._values || {});
-    if (section) {
-      values[section] = { ...(values[section] || {}), [name]: value };
+    const target = section ? (values[section] = { ...(values[section] || {}) }) : values;
+    // An emptied optional field (e.g. no weather entity) is left out, as the options flow does.
+    if (value === "" || value === null) {
+      delete target[name];
     } else {
-      values[name] = value;
+      target[name] = value;
     }
     this._values = values;
     this._message = undefined;
@@ -149,6 +151,34 @@ class PhoenyraEmsSettings extends LitElement {
       const options = (config.options || []).map((option) =>
         typeof option === "object" ? option : { value: option, label: undefined },
       );
+      const optionLabel = (option) =>
+        config.translation_key
+          ? this._tr(`selector.${config.translation_key}.options.${option.value}`, option.label || option.value)
+          : option.label || option.value;
+      if (config.multiple) {
+        const chosen = new Set(Array.isArray(value) ? value : []);
+        control = options.length
+          ? html`<div class="choices" id=${id}>
+              ${options.map(
+                (option) => html`<label class="switch">
+                  <input
+                    type="checkbox"
+                    data-field=${field.name}
+                    .checked=${chosen.has(option.value)}
+                    ?disabled=${!editable}
+                    @change=${(ev) => {
+                      const next = new Set(chosen);
+                      if (ev.target.checked) next.add(option.value);
+                      else next.delete(option.value);
+                      this._set(section, field.name, [...next]);
+                    }}
+                  />
+                  <span>${optionLabel(option)}</span>
+                </label>`,
+              )}
+            </div>`
+          : html`<div class="muted" id=${id}>${t("none_available")}</div>`;
+      } else {
       control = html`<select
         id=${id}
         data-field=${field.name}
@@ -157,12 +187,11 @@ class PhoenyraEmsSettings extends LitElement {
       >
         ${options.map(
           (option) => html`<option value=${option.value} ?selected=${option.value === value}>
-            ${config.translation_key
-              ? this._tr(`selector.${config.translation_key}.options.${option.value}`, option.label || option.value)
-              : option.label || option.value}
+            ${optionLabel(option)}
           </option>`,
         )}
       </select>`;
+      }
     } else if (selector.number || field.type === "float" || field.type === "integer") {
       const config = selector.number || {};
       control = html`<span class="number">

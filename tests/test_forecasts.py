@@ -42,6 +42,7 @@ from .conftest import site_input
 if TYPE_CHECKING:
     from freezegun.api import FrozenDateTimeFactory
     from homeassistant.core import HomeAssistant
+    from homeassistant.helpers import issue_registry as ir
 
 NOW = "2026-05-12T10:00:00+00:00"
 
@@ -271,3 +272,31 @@ async def test_a_failing_forecast_input_shows_as_stale(
     stale = hass.states.get("binary_sensor.test_site_forecast_stale")
     assert stale.state == "on"
     assert "weather.gone" in stale.attributes["stale_inputs"]["pv"]
+
+
+async def test_a_missing_weather_entity_raises_a_repair_issue_until_it_is_back(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    entry = await start_site(
+        hass,
+        freezer,
+        {CONF_PV_FORECAST: PV_FORECAST_WEATHER, CONF_WEATHER_ENTITY: "weather.clear"},
+    )
+    issue_id = f"missing_source_{entry.entry_id}_weather.clear"
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "site": "Test site",
+        "source": "weather.clear",
+        "role": "weather entity",
+    }
+    setup_test_component_platform(hass, "weather", [SkyWeather("Clear", 0)])
+    assert await async_setup_component(
+        hass, "weather", {"weather": {"platform": "test"}}
+    )
+    await hass.async_block_till_done()
+    await entry.runtime_data.ems.async_refresh()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert entry.runtime_data.ems.forecast_sources["pv"] == "weather weather.clear"

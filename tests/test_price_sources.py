@@ -322,3 +322,20 @@ async def test_prices_that_stop_updating_show_as_stale(
     state = hass.states.get(stale)
     assert state.state == "on"
     assert "prices" in state.attributes["stale_inputs"]
+
+
+async def test_a_vanished_price_entity_raises_a_repair_issue(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    hass.states.async_set("sensor.epex_spot_price", "0.0888", EPEX)
+    entry = entity_entry()
+    await start(hass, freezer, entry, "2025-10-01T10:00:00+00:00")
+    issue_id = f"missing_source_{entry.entry_id}_sensor.epex_spot_price"
+    hass.states.async_remove("sensor.epex_spot_price")
+    await entry.runtime_data.ems.async_refresh()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    hass.states.async_set("sensor.epex_spot_price", "0.0888", EPEX)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None

@@ -264,9 +264,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.store = store
         self.memory = memory
         self.prices = price_source(hass, entry, series)
-        self.forecaster = SiteForecaster(
-            hass, str(entry.unique_id), entry.options, series
-        )
+        self.forecaster = SiteForecaster(hass, entry, series)
         # Where the last plan's load and PV forecasts came from.
         self.forecast_sources: dict[str, str] = {}
         # The inputs of the last planning run: the forecasts the plan was made for.

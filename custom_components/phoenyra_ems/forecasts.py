@@ -45,11 +45,13 @@ from .engine.forecast import Series, daily_profile, forecast_load, mean_series
 from .engine.model import InvalidInputError
 from .engine.prophet_forecast import prophet_available, prophet_forecast_load
 from .engine.solar import Calibration, PvArray, calibrate, pv_forecast_kw
+from .repairs import async_source_found, async_source_missing
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from homeassistant.components.energy.types import GetSolarForecastType
+    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
 
     from .engine.model import FloatArray
@@ -173,16 +175,13 @@ class SiteForecaster:
     """Forecasts a site's load and PV for each planning run."""
 
     def __init__(
-        self,
-        hass: HomeAssistant,
-        entry_unique_id: str,
-        options: Mapping[str, Any],
-        series: SiteSeries,
+        self, hass: HomeAssistant, entry: ConfigEntry, series: SiteSeries
     ) -> None:
         """Forecast with the entry's options; ``series`` is the demo site's replay."""
         self.hass = hass
-        self._unique_id = entry_unique_id
-        self.options = forecast_options(options)
+        self.entry = entry
+        self._unique_id = str(entry.unique_id)
+        self.options = forecast_options(entry.options)
         self._series = series
         self._history: dict[str, tuple[datetime, Series | None]] = {}
         self._prophet: tuple[datetime, datetime, FloatArray] | None = None
@@ -331,8 +330,12 @@ class SiteForecaster:
         total = np.zeros(slots)
         for entry_id in self.options[CONF_SOLAR_FORECAST_ENTRIES]:
             entry = self.hass.config_entries.async_get_entry(entry_id)
-            if entry is None or (platform := platforms.get(entry.domain)) is None:
-                raise HomeAssistantError(f"{entry_id} gives no solar forecast")
+            if entry is None:
+                async_source_missing(self.hass, self.entry, entry_id, "solar forecast")
+                raise HomeAssistantError(f"{entry_id} does not exist")
+            async_source_found(self.hass, self.entry, entry_id)
+            if (platform := platforms.get(entry.domain)) is None:
+                raise HomeAssistantError(f"{entry.title} gives no solar forecast")
             forecast = await platform(self.hass, entry_id)
             if not forecast:
                 raise HomeAssistantError(f"{entry.title} has no solar forecast now")
@@ -354,6 +357,10 @@ class SiteForecaster:
     async def _async_weather_pv(self, start: datetime, slots: int) -> FloatArray:
         """Model the array clear-sky under the weather entity's hourly cloud cover."""
         entity_id = self.options[CONF_WEATHER_ENTITY]
+        if self.hass.states.get(entity_id) is None:
+            async_source_missing(self.hass, self.entry, entity_id, "weather entity")
+            raise HomeAssistantError(f"{entity_id} does not exist")
+        async_source_found(self.hass, self.entry, entity_id)
         response = await self.hass.services.async_call(
             "weather",
             "get_forecasts",

@@ -49,6 +49,7 @@ from .engine.prices import (
     prices_from_json,
     prices_to_json,
 )
+from .repairs import async_source_found, async_source_missing
 from .sources.awattar import AwattarClient, PriceFetchError, Region
 
 # The aWATTar API of each price source.
@@ -304,8 +305,10 @@ class EntityPriceSource(StoredPriceSource):
         """Read the entity; True when it brought new prices."""
         state = self.hass.states.get(self.entity_id)
         if state is None:
+            async_source_missing(self.hass, self.entry, self.entity_id, "price entity")
             self._failed(f"{self.entity_id} does not exist", now)
             return False
+        async_source_found(self.hass, self.entry, self.entity_id)
         try:
             points = read_price_entity(
                 state.attributes, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)

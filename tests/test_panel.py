@@ -8,9 +8,12 @@ from homeassistant.components.frontend import DATA_PANELS
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.phoenyra_ems.const import (
+    CONF_CAPACITY_KWH,
     CONF_CONTROL_SECONDS,
     CONF_ENGINE,
+    CONF_SOC_MIN,
     DOMAIN,
+    SECTION_BATTERY,
     SECTION_EMS,
 )
 from custom_components.phoenyra_ems.panel import PANEL_URL_PATH
@@ -79,7 +82,14 @@ async def test_admins_edit_the_settings_with_the_options_flows_checks(
     current = await settings(client, init_integration.entry_id)
     assert current["editable"] is True
     sections = {item["name"]: item for item in current["schema"]}
-    assert set(sections) == {"ems", "strategies", "forecasts"}
+    assert set(sections) == {
+        "battery",
+        "grid",
+        "tariff",
+        "ems",
+        "strategies",
+        "forecasts",
+    }
     assert sections["ems"]["type"] == "expandable"
     fields = {field["name"] for field in sections["ems"]["schema"]}
     assert {CONF_CONTROL_SECONDS, CONF_ENGINE} <= fields
@@ -131,3 +141,29 @@ async def test_settings_of_a_site_that_is_not_running_can_be_changed(
     assert init_integration.options[SECTION_EMS][CONF_CONTROL_SECONDS] == 9
     await client.send_json_auto_id({"type": f"{DOMAIN}/settings", "entry_id": "nope"})
     assert (await client.receive_json())["error"]["code"] == "invalid_request"
+
+
+async def test_battery_constraints_are_settings_too(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    client = await hass_ws_client(hass)
+    options = (await settings(client, init_integration.entry_id))["options"]
+    assert options[SECTION_BATTERY][CONF_CAPACITY_KWH] == 10.0
+
+    # The config flow's checks: a state-of-charge window that is empty is refused.
+    options[SECTION_BATTERY][CONF_SOC_MIN] = 95.0
+    answer = await update(client, init_integration.entry_id, options)
+    assert answer["result"] == {
+        "saved": False,
+        "errors": {CONF_SOC_MIN: "invalid_soc_window"},
+    }
+    options[SECTION_BATTERY][CONF_SOC_MIN] = 10.0
+    options[SECTION_BATTERY][CONF_CAPACITY_KWH] = 13.5
+    answer = await update(client, init_integration.entry_id, options)
+    assert answer["result"] == {"saved": True}
+    await hass.async_block_till_done()
+    # Stored as the site's data, and the site restarted with it.
+    assert init_integration.data[SECTION_BATTERY][CONF_CAPACITY_KWH] == 13.5
+    assert init_integration.runtime_data.ems.site.battery.capacity_kwh == 13.5

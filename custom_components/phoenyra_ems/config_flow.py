@@ -147,7 +147,7 @@ def _choice(options: list[str], key: str) -> SelectSelector:
     )
 
 
-def _site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+def site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
     """Battery, grid and tariff sections, filled with ``values`` (an entry's data or defaults)."""
     battery = {**DEFAULT_BATTERY, **values.get(SECTION_BATTERY, {})}
     grid = {**DEFAULT_GRID, **values.get(SECTION_GRID, {})}
@@ -310,7 +310,7 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
                 vol.Required(
                     CONF_MODE, default=values.get(CONF_MODE, MODE_DEMO)
                 ): _choice([MODE_DEMO, MODE_LIVE], CONF_MODE),
-                **_site_schema(values),
+                **site_schema(values),
             }
         )
         return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
@@ -325,7 +325,7 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
             data = {**entry.data, **user_input}
             if not (errors := await async_validate_site(self.hass, data)):
                 return self.async_update_reload_and_abort(entry, data=data)
-        schema = vol.Schema(_site_schema(user_input or entry.data))
+        schema = vol.Schema(site_schema(user_input or entry.data))
         return self.async_show_form(
             step_id="reconfigure", data_schema=schema, errors=errors
         )

@@ -13,9 +13,19 @@ import voluptuous as vol
 from .config_flow import (
     async_solar_forecast_choices,
     async_validate_options,
+    async_validate_site,
     options_schema,
+    site_schema,
 )
-from .const import DOMAIN, SECTION_EMS, SECTION_FORECASTS, SECTION_STRATEGIES
+from .const import (
+    DOMAIN,
+    SECTION_BATTERY,
+    SECTION_EMS,
+    SECTION_FORECASTS,
+    SECTION_GRID,
+    SECTION_STRATEGIES,
+    SECTION_TARIFF,
+)
 from .coordinator import ems_options, strategy_options
 from .forecasts import forecast_options
 from .reports import (
@@ -250,10 +260,22 @@ async def ws_optimize_now(
     connection.send_result(msg["id"])
 
 
-def _current_options(entry: ConfigEntry) -> dict[str, Any]:
-    """Every option of a site by section, defaults filled in."""
+# The site's own data (battery, grid connection, tariff: what Reconfigure changes) is edited in the same
+# form as its options; these sections go to the entry's data, the others to its options.
+SITE_SECTIONS = (SECTION_BATTERY, SECTION_GRID, SECTION_TARIFF)
+
+
+async def _settings_schema(hass: HomeAssistant, entry: ConfigEntry) -> vol.Schema:
+    """Return the settings form: the site's data sections, then the options flow's."""
+    options = options_schema(entry.options, await async_solar_forecast_choices(hass))
+    return vol.Schema({**site_schema(entry.data), **options.schema})
+
+
+def _current_settings(entry: ConfigEntry) -> dict[str, Any]:
+    """Every setting of a site by section, defaults filled in."""
     options = entry.options
     return {
+        **{section: dict(entry.data[section]) for section in SITE_SECTIONS},
         SECTION_EMS: ems_options(options),
         SECTION_STRATEGIES: strategy_options(options),
         SECTION_FORECASTS: forecast_options(options),
@@ -265,20 +287,20 @@ def _current_options(entry: ConfigEntry) -> dict[str, Any]:
 async def ws_settings(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
-    """Answer with the site's options, the form that edits them, and whether this user may."""
+    """Answer with the site's settings, the form that edits them, and whether this user may."""
     try:
         # A site that is not running (restarting after a save, or failing) keeps its settings.
         entry = site_entry(hass, msg[ATTR_ENTRY_ID])
     except HomeAssistantError as err:
         connection.send_error(msg["id"], "invalid_request", str(err))
         return
-    schema = options_schema(entry.options, await async_solar_forecast_choices(hass))
+    schema = await _settings_schema(hass, entry)
     connection.send_result(
         msg["id"],
         {
             "editable": connection.user.is_admin,
             "schema": serialize_schema(schema, custom_serializer=cv.custom_serializer),
-            "options": _current_options(entry),
+            "options": _current_settings(entry),
         },
     )
 
@@ -295,16 +317,15 @@ async def ws_settings(
 async def ws_settings_update(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
-    """Store new options after the options flow's own checks; the site restarts with them."""
+    """Store new settings after the config and options flows' own checks; the site restarts."""
     try:
         # A site that is not running (restarting after a save, or failing) keeps its settings.
         entry = site_entry(hass, msg[ATTR_ENTRY_ID])
     except HomeAssistantError as err:
         connection.send_error(msg["id"], "invalid_request", str(err))
         return
-    schema = options_schema(entry.options, await async_solar_forecast_choices(hass))
     try:
-        options = schema(msg["options"])
+        settings = (await _settings_schema(hass, entry))(msg["options"])
     except vol.Invalid as err:
         # The field is the last part of the path (section, key).
         field = str(err.path[-1]) if err.path else "base"
@@ -312,8 +333,20 @@ async def ws_settings_update(
             msg["id"], {"saved": False, "errors": {field: "invalid_value"}}
         )
         return
-    if errors := await async_validate_options(hass, options):
+    data = {
+        **entry.data,
+        **{section: settings.pop(section) for section in SITE_SECTIONS},
+    }
+    errors = {
+        **await async_validate_site(hass, data),
+        **await async_validate_options(hass, settings),
+    }
+    if errors:
         connection.send_result(msg["id"], {"saved": False, "errors": errors})
         return
-    hass.config_entries.async_update_entry(entry, options=options)
+    data_changed = data != dict(entry.data)
+    hass.config_entries.async_update_entry(entry, data=data, options=settings)
+    if data_changed:
+        # Option changes restart the site through its update listener; new data needs a reload.
+        hass.config_entries.async_schedule_reload(entry.entry_id)
     connection.send_result(msg["id"], {"saved": True})

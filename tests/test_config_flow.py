@@ -419,3 +419,23 @@ async def test_pv_forecast_sources_need_their_input(
         result["flow_id"], options_with_forecasts(**forecasts)
     )
     assert result["errors"] == {field: error}
+
+
+async def test_choosing_prophet_where_it_is_installed_needs_no_install(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    pytest.importorskip("prophet")
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    with patch(
+        "custom_components.phoenyra_ems.config_flow.async_process_requirements"
+    ) as install:
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            options_with_forecasts(**{CONF_LOAD_FORECASTER: LOAD_FORECASTER_PROPHET}),
+        )
+    install.assert_not_called()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert (
+        init_integration.options[SECTION_FORECASTS][CONF_LOAD_FORECASTER]
+        == LOAD_FORECASTER_PROPHET
+    )

@@ -262,9 +262,14 @@ class SiteForecaster:
                         tz=local_zone(),
                     )
                 )
-            except (InvalidInputError, ImportError) as err:
+            except InvalidInputError as err:
                 LOGGER.info(
                     "Prophet cannot forecast yet, built-in forecast used: %s", err
+                )
+                return None
+            except Exception:  # noqa: BLE001 - an optional third-party model must never stop the plan
+                LOGGER.warning(
+                    "Prophet failed, the built-in forecast is used", exc_info=True
                 )
                 return None
             cached = self._prophet = (day, fit_start, values)

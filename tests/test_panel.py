@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.frontend import DATA_PANELS
+from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.phoenyra_ems.const import (
@@ -28,6 +30,21 @@ if TYPE_CHECKING:
     )
 
 
+@pytest.fixture
+async def with_frontend(hass: HomeAssistant) -> None:
+    """Home Assistant's frontend, as every installation has it (default_config)."""
+    assert await async_setup_component(hass, "frontend", {})
+    await hass.async_block_till_done()
+
+
+async def test_without_a_frontend_nothing_is_registered(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    assert PANEL_URL_PATH not in hass.data.get(DATA_PANELS, {})
+    assert init_integration.runtime_data.ems.last_update_success
+
+
+@pytest.mark.usefixtures("with_frontend")
 async def test_panel_and_bundle_come_and_go_with_the_sites(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,

@@ -399,12 +399,16 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             load = await self.forecaster.async_load(start, slots, slot_minutes)
             pv = await self.forecaster.async_pv(start, slots, slot_minutes)
             self.forecast_sources = {"load": load.source, "pv": pv.source}
-            spot, price_is_forecast = forecast_prices(
-                self.prices.points,
-                start,
-                slots,
-                slot_minutes,
-                tz=local_zone(),
+            # CPU work (a profile over weeks of prices): off the event loop.
+            spot, price_is_forecast = await self.hass.async_add_executor_job(
+                partial(
+                    forecast_prices,
+                    self.prices.points,
+                    start,
+                    slots,
+                    slot_minutes,
+                    tz=local_zone(),
+                )
             )
             problem = PlanningProblem(
                 start=dt_util.as_local(start),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -236,7 +237,10 @@ class SiteForecaster:
             if values is not None:
                 source = f"prophet, {source}"
         if values is None:
-            values = forecast_load(history, start=start, slots=grid_slots, tz=tz)
+            # CPU work (weighted medians over weeks): off the event loop.
+            values = await self.hass.async_add_executor_job(
+                partial(forecast_load, history, start=start, slots=grid_slots, tz=tz)
+            )
             source = f"built-in, {source}"
         self.updated["load"] = start
         return ForecastResult(to_slots(np.clip(values, 0, None), slot_minutes), source)

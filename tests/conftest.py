@@ -21,6 +21,9 @@ from custom_components.phoenyra_ems.const import (
     SECTION_TARIFF,
 )
 
+# A real mosquitto broker and Home Assistant's real MQTT integration on it, for every test module.
+from .mqtt_broker import mosquitto, mqtt_entry  # noqa: F401
+
 if TYPE_CHECKING:
     from collections.abc import Generator
 

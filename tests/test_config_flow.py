@@ -39,7 +39,6 @@ from custom_components.phoenyra_ems.const import (
     DOMAIN,
     LOAD_FORECASTER_PROPHET,
     MODE_DEMO,
-    MODE_LIVE,
     PRICE_SOURCE_DEMO,
     PROPHET_REQUIREMENT,
     PV_FORECAST_SOLAR,
@@ -137,7 +136,6 @@ async def test_user_step_creates_a_demo_site(hass: HomeAssistant) -> None:
             CONF_MAX_EXPORT_KW,
             "must_be_positive",
         ),
-        ({}, MODE_LIVE, CONF_MODE, "live_unavailable"),
     ],
 )
 async def test_user_step_errors_then_recovers(

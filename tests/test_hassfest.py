@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from custom_components.phoenyra_ems import PLATFORMS
-from custom_components.phoenyra_ems.binary_sensor import STALE_SENSOR
+from custom_components.phoenyra_ems.binary_sensor import BINARY_SENSORS
 from custom_components.phoenyra_ems.button import OPTIMIZE_BUTTON
 from custom_components.phoenyra_ems.select import STRATEGY_SELECT
 from custom_components.phoenyra_ems.sensor import SENSORS
-from custom_components.phoenyra_ems.switch import ENABLED_SWITCH
+from custom_components.phoenyra_ems.switch import SWITCHES
 
 INTEGRATION = Path(__file__).parents[1] / "custom_components" / "phoenyra_ems"
 
@@ -25,6 +25,8 @@ INTEGRATION = Path(__file__).parents[1] / "custom_components" / "phoenyra_ems"
 MUSL_WHEELS = {
     "highspy",
     "pymodbus",
+    # Pure Python (py2.py3-none-any): installs anywhere; pymodbus needs it for Modbus RTU.
+    "pyserial",
     "numpy",
     "scipy",
     "pandas",
@@ -120,9 +122,9 @@ def test_every_entity_is_translated_and_has_an_icon() -> None:
     described = {
         "sensor": SENSORS,
         "select": (STRATEGY_SELECT,),
-        "switch": (ENABLED_SWITCH,),
+        "switch": SWITCHES,
         "button": (OPTIMIZE_BUTTON,),
-        "binary_sensor": (STALE_SENSOR,),
+        "binary_sensor": BINARY_SENSORS,
     }
     assert set(described) == {platform.value for platform in PLATFORMS}
     for platform, descriptions in described.items():
@@ -140,10 +142,14 @@ def test_every_entity_is_translated_and_has_an_icon() -> None:
 
 def test_flow_selectors_and_errors_are_translated() -> None:
     strings = load("translations/en.json")
-    source = (INTEGRATION / "config_flow.py").read_text()
+    source = (INTEGRATION / "config_flow.py").read_text() + (
+        INTEGRATION / "device_flow.py"
+    ).read_text()
     translated = {**strings["config"]["error"], **strings["options"]["error"]}
     for error in re.findall(
-        r'"(must_be_positive|invalid_\w+|\w+_unavailable)"', source
+        r'"(must_be_positive|invalid_\w+|\w+_unavailable|\w+_required|modbus_\w+'
+        r'|entity_\w+|topic_\w+|target_\w+)"',
+        source,
     ):
         assert error in translated, error
     for selector_key in (
@@ -169,9 +175,9 @@ def test_exceptions_used_in_code_are_translated() -> None:
         for d in (
             *SENSORS,
             STRATEGY_SELECT,
-            ENABLED_SWITCH,
+            *SWITCHES,
             OPTIMIZE_BUTTON,
-            STALE_SENSOR,
+            *BINARY_SENSORS,
         )
     }
     assert exception_keys <= set(strings)

@@ -132,7 +132,7 @@ async def test_entities_belong_to_one_device_with_translated_names(
     entities = er.async_entries_for_config_entry(
         entity_registry, init_integration.entry_id
     )
-    assert len(entities) == 27
+    assert len(entities) == 29
     assert {entity.device_id for entity in entities} == {device.id}
     assert all(entity.unique_id.startswith("test_site_") for entity in entities)
     assert all(entity.translation_key for entity in entities)

@@ -8,11 +8,18 @@ from homeassistant.const import Platform
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 
-from .const import DOMAIN
-from .coordinator import EmsCoordinator, PhoenyraConfigEntry, PhoenyraData, kpi_max_gap
+from .const import CONF_MQTT_BASE_TOPIC, DOMAIN
+from .coordinator import (
+    EmsCoordinator,
+    PhoenyraConfigEntry,
+    PhoenyraData,
+    ems_options,
+    kpi_max_gap,
+)
 from .engine.cvxpy_engine import cvxpy_available
 from .engine.model import InvalidInputError
 from .engine.simulator import SiteSeries
+from .mqtt_publish import MqttPublisher
 from .panel import async_register_panel, async_unregister_panel
 from .price_source import async_remove_kept_prices
 from .services import async_setup_services
@@ -56,10 +63,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> 
             translation_key="invalid_configuration",
             translation_placeholders={"error": str(err)},
         ) from err
-    await coordinator.async_config_entry_first_refresh()
+    try:
+        await coordinator.async_start_link()
+        await coordinator.async_config_entry_first_refresh()
+    except Exception:
+        await coordinator.link.async_stop()
+        raise
     entry.runtime_data = PhoenyraData(ems=coordinator)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     coordinator.async_start_control()
+    if base_topic := ems_options(entry.options)[CONF_MQTT_BASE_TOPIC]:
+        entry.async_on_unload(
+            MqttPublisher(hass, coordinator, base_topic).async_start()
+        )
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     # The first site adds the panel and cards; later ones find them there.
     await async_register_panel(hass)
@@ -67,10 +83,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> 
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> bool:
-    """Unload a site; the control loop and listeners stop through the entry's unload callbacks."""
+    """Unload a site: the battery is left idle, the device disconnected, what it learned saved."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         ems = entry.runtime_data.ems
+        await ems.async_shutdown_control()
         await ems.store.async_save(ems.memory)
     return unloaded
 

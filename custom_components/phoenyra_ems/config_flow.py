@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from homeassistant.components import mqtt
 from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
@@ -33,12 +40,14 @@ from .const import (
     CONF_BATTERY_PRICE,
     CONF_CAPACITY_KWH,
     CONF_CHARGE_EFFICIENCY,
+    CONF_CONNECTION,
     CONF_CONTROL_SECONDS,
     CONF_CYCLE_LIFE,
     CONF_DEMAND_CHARGE,
     CONF_DISCHARGE_EFFICIENCY,
     CONF_ENGINE,
     CONF_EXPORT_MODE,
+    CONF_FALLBACK,
     CONF_FEED_IN_CT_KWH,
     CONF_GRID_FEE_CT_KWH,
     CONF_LOAD_FORECASTER,
@@ -50,6 +59,7 @@ from .const import (
     CONF_MIN_PRICE_SPREAD,
     CONF_MIN_PROFIT,
     CONF_MODE,
+    CONF_MQTT_BASE_TOPIC,
     CONF_OPTIMIZATION_MINUTES,
     CONF_PEAK_PERCENTILE,
     CONF_PEAK_REDUCTION,
@@ -59,7 +69,10 @@ from .const import (
     CONF_PV_FORECAST,
     CONF_PV_KWP,
     CONF_PV_TILT,
+    CONF_REGISTER_MAP,
     CONF_SELECTION_MODE,
+    CONF_SETPOINT_ENTITY,
+    CONF_SETPOINT_TARGET,
     CONF_SITE_NAME,
     CONF_SMOOTHING_WINDOW,
     CONF_SOC_MAX,
@@ -67,6 +80,7 @@ from .const import (
     CONF_SOLAR_FORECAST_ENTRIES,
     CONF_SWITCH_THRESHOLD,
     CONF_TARGET_LOAD_FACTOR,
+    CONF_TRANSPORT,
     CONF_VAT_PCT,
     CONF_WEATHER_ENTITY,
     CVXPY_REQUIREMENT,
@@ -78,8 +92,10 @@ from .const import (
     ENGINE_AUTO,
     ENGINE_CVXPY,
     ENGINE_HIGHS,
+    ENTITY_SUFFIX,
     EXPORT_FIXED,
     EXPORT_SPOT,
+    JSON_PATH_SUFFIX,
     LOAD_FORECASTER_BUILTIN,
     LOAD_FORECASTER_PROPHET,
     LOGGER,
@@ -95,6 +111,7 @@ from .const import (
     PV_FORECAST_SOLAR,
     PV_FORECAST_WEATHER,
     SECTION_BATTERY,
+    SECTION_DEVICE,
     SECTION_EMS,
     SECTION_FORECASTS,
     SECTION_GRID,
@@ -102,12 +119,34 @@ from .const import (
     SECTION_TARIFF,
     SELECTION_AUTO,
     SELECTION_MANUAL,
+    TARGET_MODBUS,
+    TARGET_MQTT,
+    TOPIC_SUFFIX,
+    TRANSPORT_ENTITIES,
+    TRANSPORT_MODBUS,
+    TRANSPORT_MQTT,
 )
 from .coordinator import PhoenyraConfigEntry, ems_options, site_config, strategy_options
+from .device_flow import (
+    async_test_modbus,
+    async_test_mqtt,
+    device_schema,
+    entities_schema,
+    format_values,
+    modbus_connection,
+    modbus_schema,
+    mqtt_schema,
+    register_map,
+    registers_schema,
+    validate_device,
+    validate_entities,
+)
+from .engine.control import Fallback
 from .engine.cvxpy_engine import cvxpy_available
 from .engine.model import InvalidInputError, Strategy
 from .engine.prices import PriceDataError
 from .engine.prophet_forecast import prophet_available
+from .engine.registers import SIGNALS
 from .forecasts import async_solar_forecast_platforms, forecast_options
 from .price_source import AWATTAR_REGIONS, read_price_entity
 from .sources.awattar import AwattarClient, PriceFetchError
@@ -241,9 +280,6 @@ async def async_validate_site(
     entity must exist and list prices in a format the EMS knows.
     """
     errors: dict[str, str] = {}
-    if user_input.get(CONF_MODE, MODE_DEMO) == MODE_LIVE:
-        # Device sources (entities, MQTT, Modbus) are not part of this version yet.
-        errors[CONF_MODE] = "live_unavailable"
     try:
         site_config(user_input)
     except InvalidInputError as err:
@@ -284,9 +320,24 @@ async def _async_price_source_error(
 
 
 class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Sets up one site (one battery) per entry."""
+    """Sets up one site (one battery) per entry; a live site then its device, step by step."""
 
     VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing entered."""
+        # The site's data so far; its device section grows with each device step.
+        self._data: dict[str, Any] = {}
+        # What the last connection test read, shown on the test step.
+        self._test_values: dict[str, float] = {}
+        self._test_problems = ""
+        # The Modbus step's input (unit id and byte orders apply to every register).
+        self._modbus: dict[str, Any] = {}
+
+    @property
+    def _device(self) -> dict[str, Any]:
+        device: dict[str, Any] = self._data.setdefault(SECTION_DEVICE, {})
+        return device
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -297,6 +348,9 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
             await self.async_set_unique_id(slugify(user_input[CONF_SITE_NAME]))
             self._abort_if_unique_id_configured()
             if not (errors := await async_validate_site(self.hass, user_input)):
+                self._data = dict(user_input)
+                if user_input[CONF_MODE] == MODE_LIVE:
+                    return await self.async_step_device()
                 return self.async_create_entry(
                     title=user_input[CONF_SITE_NAME], data=user_input
                 )
@@ -324,10 +378,157 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data = {**entry.data, **user_input}
             if not (errors := await async_validate_site(self.hass, data)):
+                if data[CONF_MODE] == MODE_LIVE:
+                    self._data = copy.deepcopy(data)
+                    return await self.async_step_device()
                 return self.async_update_reload_and_abort(entry, data=data)
         schema = vol.Schema(site_schema(user_input or entry.data))
         return self.async_show_form(
             step_id="reconfigure", data_schema=schema, errors=errors
+        )
+
+    async def async_step_device(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask where the measurements come from and where the setpoint goes."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = validate_device(self.hass, user_input)
+            if not errors:
+                if self._device.get(CONF_TRANSPORT) != user_input[CONF_TRANSPORT]:
+                    # Another transport's topics or registers would only confuse later edits.
+                    self._device.clear()
+                self._device.update(user_input)
+                if CONF_SETPOINT_ENTITY not in user_input:
+                    self._device.pop(CONF_SETPOINT_ENTITY, None)
+                step = {
+                    TRANSPORT_ENTITIES: self.async_step_entities,
+                    TRANSPORT_MQTT: self.async_step_mqtt_topics,
+                    TRANSPORT_MODBUS: self.async_step_modbus,
+                }[user_input[CONF_TRANSPORT]]
+                return await step()
+        return self.async_show_form(
+            step_id="device",
+            data_schema=device_schema(user_input or self._device),
+            errors=errors,
+        )
+
+    async def async_step_entities(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the sensors of the measured signals, and read them."""
+        errors: dict[str, str] = {}
+        problems = ""
+        if user_input is not None:
+            errors, values, problems = validate_entities(self.hass, user_input)
+            if not errors:
+                self._replace_device_fields(ENTITY_SUFFIX, user_input)
+                self._test_values, self._test_problems = values, problems
+                return await self.async_step_connection_test()
+        return self.async_show_form(
+            step_id="entities",
+            data_schema=entities_schema(user_input or self._device),
+            errors=errors,
+            description_placeholders={"problems": problems or "-"},
+        )
+
+    async def async_step_mqtt_topics(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the topics, and listen to them."""
+        errors: dict[str, str] = {}
+        problems = ""
+        with_setpoint = self._device[CONF_SETPOINT_TARGET] == TARGET_MQTT
+        if user_input is not None:
+            errors, values, problems = await async_test_mqtt(self.hass, user_input)
+            if not errors:
+                self._replace_device_fields(TOPIC_SUFFIX, user_input)
+                self._test_values, self._test_problems = values, problems
+                return await self.async_step_connection_test()
+        return self.async_show_form(
+            step_id="mqtt_topics",
+            data_schema=mqtt_schema(user_input or self._device, with_setpoint),
+            errors=errors,
+            description_placeholders={"problems": problems or "-"},
+        )
+
+    async def async_step_modbus(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask how the Modbus device is reached."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            connection, errors = modbus_connection(user_input)
+            if not errors:
+                self._device[CONF_CONNECTION] = connection
+                self._modbus = user_input
+                return await self.async_step_registers()
+        return self.async_show_form(
+            step_id="modbus",
+            data_schema=modbus_schema(user_input or self._device),
+            errors=errors,
+        )
+
+    async def async_step_registers(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the register map, and read it once from the device."""
+        errors: dict[str, str] = {}
+        problems = ""
+        if user_input is not None:
+            entries, errors, problems = register_map(
+                user_input,
+                self._modbus,
+                self._device[CONF_SETPOINT_TARGET] == TARGET_MODBUS,
+            )
+            if not errors:
+                errors, values, problems = await async_test_modbus(
+                    self._device[CONF_CONNECTION], entries
+                )
+            if not errors:
+                self._device[CONF_REGISTER_MAP] = entries
+                self._test_values, self._test_problems = values, problems
+                return await self.async_step_connection_test()
+        return self.async_show_form(
+            step_id="registers",
+            data_schema=registers_schema(self._device),
+            errors=errors,
+            description_placeholders={"problems": problems or "-"},
+        )
+
+    async def async_step_connection_test(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show what the device reported; saving keeps the settings."""
+        if user_input is not None:
+            return self._async_finish()
+        return self.async_show_form(
+            step_id="connection_test",
+            data_schema=vol.Schema({}),
+            description_placeholders={
+                "values": format_values(self._test_values),
+                "problems": self._test_problems or "-",
+            },
+        )
+
+    def _replace_device_fields(
+        self, suffix: str, user_input: Mapping[str, Any]
+    ) -> None:
+        """Store a transport step's fields; a signal left empty drops its stored value."""
+        device = self._device
+        for signal in SIGNALS:
+            device.pop(signal + suffix, None)
+            device.pop(signal + JSON_PATH_SUFFIX, None)
+        device.update(user_input)
+
+    def _async_finish(self) -> ConfigFlowResult:
+        """Save the site: a new entry, or the reconfigured one (which reloads)."""
+        if self.source == SOURCE_RECONFIGURE:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), data=self._data
+            )
+        return self.async_create_entry(
+            title=self._data[CONF_SITE_NAME], data=self._data
         )
 
     @staticmethod
@@ -390,6 +591,11 @@ async def async_validate_options(
 ) -> dict[str, str]:
     """Field errors of new options; installs cvxpy or Prophet when chosen, where they install."""
     errors: dict[str, str] = {}
+    if topic := user_input[SECTION_EMS].get(CONF_MQTT_BASE_TOPIC):
+        try:
+            mqtt.valid_publish_topic(topic)
+        except vol.Invalid:
+            errors[CONF_MQTT_BASE_TOPIC] = "invalid_topic"
     if user_input[SECTION_EMS][
         CONF_ENGINE
     ] == ENGINE_CVXPY and not await _async_install(
@@ -484,6 +690,12 @@ def _ems_schema(ems: Mapping[str, Any]) -> dict[vol.Marker, Any]:
                     vol.Required(CONF_ENGINE, default=ems[CONF_ENGINE]): _choice(
                         [ENGINE_AUTO, ENGINE_HIGHS, ENGINE_CVXPY], CONF_ENGINE
                     ),
+                    vol.Required(CONF_FALLBACK, default=ems[CONF_FALLBACK]): _choice(
+                        [fallback.value for fallback in Fallback], CONF_FALLBACK
+                    ),
+                    vol.Optional(
+                        CONF_MQTT_BASE_TOPIC, default=ems[CONF_MQTT_BASE_TOPIC]
+                    ): TextSelector(),
                 }
             ),
             {"collapsed": False},

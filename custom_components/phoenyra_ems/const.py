@@ -50,6 +50,10 @@ ENGINE_AUTO: Final = "auto"
 ENGINE_HIGHS: Final = "highs"
 ENGINE_CVXPY: Final = "cvxpy"
 CVXPY_REQUIREMENT: Final = "cvxpy>=1.6"
+# What the battery does while the EMS cannot follow its plan (engine.control.Fallback).
+CONF_FALLBACK: Final = "fallback"
+# Where the plan and state are published (retained) over MQTT for other systems; empty: nowhere.
+CONF_MQTT_BASE_TOPIC: Final = "mqtt_base_topic"
 
 SECTION_STRATEGIES: Final = "strategies"
 CONF_SELECTION_MODE: Final = "selection_mode"
@@ -90,6 +94,8 @@ DEFAULT_EMS: Final = {
     CONF_OPTIMIZATION_MINUTES: 15,
     CONF_CONTROL_SECONDS: 5,
     CONF_ENGINE: ENGINE_AUTO,
+    CONF_FALLBACK: "idle",
+    CONF_MQTT_BASE_TOPIC: "",
 }
 MIN_CONTROL_SECONDS: Final = 2
 DEFAULT_STRATEGIES: Final = {
@@ -135,3 +141,39 @@ ATTRIBUTION: Final = (
     "Demo data: aWATTar day-ahead prices (AT), EMHASS household load and PV"
 )
 EXPECTED_PROFIT_HOURS: Final = 24.0
+
+# Live mode: where the site's measurements come from and where the setpoint goes (entry data).
+SECTION_DEVICE: Final = "device"
+CONF_TRANSPORT: Final = "transport"
+TRANSPORT_ENTITIES: Final = "entities"
+TRANSPORT_MQTT: Final = "mqtt"
+TRANSPORT_MODBUS: Final = "modbus"
+CONF_SETPOINT_TARGET: Final = "setpoint_target"
+TARGET_NONE: Final = "none"
+TARGET_NUMBER: Final = "number_entity"
+TARGET_MQTT: Final = "mqtt"
+TARGET_MODBUS: Final = "modbus"
+CONF_SETPOINT_ENTITY: Final = "setpoint_entity"
+CONF_INVERT_SETPOINT: Final = "invert_setpoint"
+CONF_WRITE_DEADBAND_KW: Final = "write_deadband_kw"
+CONF_WRITE_MIN_SECONDS: Final = "write_min_interval_seconds"
+# Per measured signal (engine.registers.SIGNALS): "<signal>_entity", "<signal>_topic",
+# "<signal>_json_path".
+ENTITY_SUFFIX: Final = "_entity"
+TOPIC_SUFFIX: Final = "_topic"
+JSON_PATH_SUFFIX: Final = "_json_path"
+CONF_INVERT_BATTERY_POWER: Final = "invert_battery_power"
+CONF_INVERT_GRID_POWER: Final = "invert_grid_power"
+CONF_POWER_UNIT: Final = "power_unit"
+CONF_SETPOINT_TOPIC: Final = "setpoint_topic"
+CONF_CONNECTION: Final = "connection"
+CONF_REGISTER_MAP: Final = "register_map"
+DEFAULT_DEVICE: Final = {
+    CONF_SETPOINT_TARGET: TARGET_NONE,
+    CONF_INVERT_SETPOINT: False,
+    CONF_WRITE_DEADBAND_KW: 0.05,
+    CONF_WRITE_MIN_SECONDS: 10.0,
+    CONF_INVERT_BATTERY_POWER: False,
+    CONF_INVERT_GRID_POWER: False,
+    CONF_POWER_UNIT: "W",
+}

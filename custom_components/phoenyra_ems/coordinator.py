@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+import time
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er, restore_state
+from homeassistant.helpers import (
+    entity_registry as er,
+    issue_registry as ir,
+    restore_state,
+)
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -27,6 +33,7 @@ from .const import (
     CONF_DISCHARGE_EFFICIENCY,
     CONF_ENGINE,
     CONF_EXPORT_MODE,
+    CONF_FALLBACK,
     CONF_FEED_IN_CT_KWH,
     CONF_GRID_FEE_CT_KWH,
     CONF_MANUAL_STRATEGY,
@@ -36,6 +43,7 @@ from .const import (
     CONF_MAX_IMPORT_KW,
     CONF_MIN_PRICE_SPREAD,
     CONF_MIN_PROFIT,
+    CONF_MODE,
     CONF_OPTIMIZATION_MINUTES,
     CONF_PEAK_PERCENTILE,
     CONF_PEAK_REDUCTION,
@@ -46,6 +54,8 @@ from .const import (
     CONF_SWITCH_THRESHOLD,
     CONF_TARGET_LOAD_FACTOR,
     CONF_VAT_PCT,
+    CONF_WRITE_DEADBAND_KW,
+    CONF_WRITE_MIN_SECONDS,
     DEFAULT_EMS,
     DEFAULT_STRATEGIES,
     DOMAIN,
@@ -53,6 +63,7 @@ from .const import (
     EXPECTED_PROFIT_HOURS,
     EXPORT_SPOT,
     LOGGER,
+    MODE_LIVE,
     SECTION_BATTERY,
     SECTION_EMS,
     SECTION_GRID,
@@ -61,6 +72,8 @@ from .const import (
     SELECTION_AUTO,
     SELECTION_MANUAL,
 )
+from .device import DeviceError, device_config, device_link
+from .engine.control import Fallback, fresh_values, measurement, self_consumption_kw
 from .engine.cvxpy_engine import cvxpy_available, solve_cvxpy
 from .engine.horizon import prices_known_until
 from .engine.model import (
@@ -74,6 +87,7 @@ from .engine.model import (
 )
 from .engine.optimizer import SolverError, solve_highs
 from .engine.prices import BoolArray, forecast_prices, known_until, resolution_minutes
+from .engine.registers import safe_setpoint_kw, should_write
 from .engine.runs import RunRecord
 from .engine.simulator import DemoSite, SiteSeries, slot_start
 from .engine.strategies import (
@@ -106,6 +120,8 @@ STRATEGY_AUTO = "auto"
 RUN_FAILED = "failed"
 # Key of the state-of-charge sensor, whose last state the simulated battery resumes from.
 SOC_KEY = "state_of_charge"
+# Measurements older than this many control intervals are stale: the watchdog takes over.
+STALE_AFTER_INTERVALS = 3
 
 
 @dataclass(slots=True)
@@ -252,10 +268,21 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.site = site_config(entry.data)
         self.series = series
         last_soc = _last_soc_pct(hass, entry)
-        self.demo = DemoSite(
-            series, self.site.battery, soc_pct=50.0 if last_soc is None else last_soc
-        )
+        soc_pct = 50.0 if last_soc is None else last_soc
         self.control_interval = timedelta(seconds=ems[CONF_CONTROL_SECONDS])
+        self.live = entry.data[CONF_MODE] == MODE_LIVE
+        self.link = device_link(
+            hass,
+            entry,
+            self.control_interval,
+            DemoSite(series, self.site.battery, soc_pct=soc_pct),
+            self.live,
+        )
+        device = device_config(entry.data)
+        # The simulated battery has no flash memory to spare.
+        self.write_deadband_kw = device[CONF_WRITE_DEADBAND_KW] if self.live else 0.0
+        self.write_min_s = device[CONF_WRITE_MIN_SECONDS] if self.live else 0.0
+        self.fallback = Fallback(ems[CONF_FALLBACK])
         self.engine = ems[CONF_ENGINE]
         self.strategy_settings = strategy_settings(entry.options)
         self.smoothing_window_h: float = strategy_options(entry.options)[
@@ -274,9 +301,29 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.strategy_choice = strategy_choice(entry.options)
         self._options_at_setup = dict(entry.options)
         self.enabled = True
+        # Dry run: the EMS decides as usual and writes nothing.
+        self.dry_run = False
+        # The battery power decided last (what was written, or would have been in a dry run).
         self.setpoint_kw = 0.0
-        self.measurement: Measurement = self.demo.step(dt_util.now(), 0.0)
+        self.written_kw: float | None = None
+        self._written_at: float | None = None
+        self.write_error: str | None = None
+        # Why the watchdog holds the battery in its fallback (None: it follows the plan).
+        self.watchdog_reason: str | None = None
+        now = dt_util.now()
+        # Until the device reports, the plan starts from the last known state of charge.
+        self.measurement = Measurement(
+            time=now,
+            soc_pct=soc_pct,
+            battery_kw=0.0,
+            grid_kw=0.0,
+            pv_kw=0.0,
+            load_kw=0.0,
+        )
+        self.measurement_error: str | None = "not measured yet"
+        self._measure(now)
         self._unsub_control: CALLBACK_TYPE | None = None
+        self._control_lock = asyncio.Lock()
 
     @property
     def active_strategy(self) -> Strategy:
@@ -475,10 +522,37 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         )
         self.store.schedule_save(self.memory)
 
+    @property
+    def measurement_fresh(self) -> bool:
+        """Whether the site's measurement is recent enough to act on."""
+        return self.measurement_error is None
+
+    @property
+    def max_measurement_age(self) -> timedelta:
+        """Measurements older than this are stale."""
+        return STALE_AFTER_INTERVALS * self.control_interval
+
+    def _measure(self, now: datetime) -> None:
+        """Take the site's measurement from the link's fresh readings, or say why there is none."""
+        values = fresh_values(self.link.readings(now), now, self.max_measurement_age)
+        try:
+            self.measurement = measurement(now, values)
+        except InvalidInputError as err:
+            problems = "; ".join(self.link.problems.values())
+            self.measurement_error = f"{err}" + (f" ({problems})" if problems else "")
+        else:
+            self.measurement_error = None
+
+    async def async_start_link(self) -> None:
+        """Connect to the device and take a first measurement (before the first plan)."""
+        await self.link.async_start()
+        self._measure(dt_util.now())
+
     @callback
     def async_start_control(self) -> None:
         """Start the control loop (stopped with the entry); the KPIs count from now."""
-        self._book(self.measurement)
+        if self.measurement_fresh:
+            self._book(self.measurement)
         self._unsub_control = async_track_time_interval(
             self.hass,
             self._async_control_tick,
@@ -493,25 +567,135 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             self._unsub_control()
             self._unsub_control = None
 
-    def current_setpoint_kw(self, now: datetime) -> float:
-        """Battery power the plan asks for now; idle when disabled or without a valid plan."""
-        if not self.enabled or not self.last_update_success:
-            return 0.0
+    async def async_shutdown_control(self) -> None:
+        """Leave the battery idle and disconnect (the entry unloads)."""
+        self._async_stop_control()
+        async with self._control_lock:
+            if not self.dry_run:
+                await self._async_write(0.0, force=True)
+        await self.link.async_stop()
+        ir.async_delete_issue(self.hass, DOMAIN, self._watchdog_issue_id)
+
+    def planned_setpoint_kw(self, now: datetime) -> float | None:
+        """Battery power the plan asks for now; None without a valid plan covering now."""
+        if not self.last_update_success or self.data is None:
+            return None
         plan = self.data.plan
         index = plan.slot_index(now)
         if index is None:
-            return 0.0
+            return None
         return plan.setpoint_kw(
             index, self.measurement.load_kw - self.measurement.pv_kw
         )
 
-    @callback
-    def _async_control_tick(self, _now: datetime | None = None) -> None:
-        now = dt_util.now()
-        self.setpoint_kw = self.current_setpoint_kw(now)
-        self.measurement = self.demo.step(now, self.setpoint_kw)
-        self._book(self.measurement)
-        self.async_update_listeners()
+    def _decide(self, now: datetime) -> tuple[float, str | None, Fallback]:
+        """Return the battery power to command now and, in a fallback, why and which one.
+
+        Off: idle. Stale measurements: idle (no rule is safe without them). No valid plan: the
+        configured fallback. Everything is limited to the battery's power and SoC window.
+        """
+        if not self.enabled:
+            return 0.0, None, Fallback.IDLE
+        if not self.measurement_fresh:
+            return 0.0, f"measurements: {self.measurement_error}", Fallback.IDLE
+        measured = self.measurement
+        planned = self.planned_setpoint_kw(now)
+        reason = None
+        if planned is None:
+            error = self.last_exception if not self.last_update_success else None
+            reason = f"plan: {error or 'no plan for now'}"
+            planned = (
+                self_consumption_kw(measured)
+                if self.fallback is Fallback.SELF_CONSUMPTION
+                else 0.0
+            )
+        kw = safe_setpoint_kw(planned, measured.soc_pct, self.site.battery)
+        return kw, reason, self.fallback
+
+    async def _async_control_tick(self, _now: datetime | None = None) -> None:
+        if self._control_lock.locked():
+            # A slow device is still busy with the previous tick; never queue commands up.
+            return
+        async with self._control_lock:
+            now = dt_util.now()
+            was_fresh = self.measurement_fresh
+            self._measure(now)
+            self.setpoint_kw, reason, fallback = self._decide(now)
+            if not self.dry_run:
+                # Idle, and the change into or out of a fallback, go out at once.
+                await self._async_write(
+                    self.setpoint_kw,
+                    force=self.setpoint_kw == 0.0 or reason != self.watchdog_reason,
+                )
+            if self.measurement_fresh:
+                self._book(self.measurement)
+            if self.write_error is not None and reason is None:
+                reason = f"setpoint: {self.write_error}"
+            self._watch(reason, fallback)
+            self.async_update_listeners()
+        if self.measurement_fresh and not was_fresh and self.live:
+            # The plan so far started from a guessed state of charge.
+            await self.async_request_refresh()
+
+    async def _async_write(self, kw: float, *, force: bool) -> None:
+        """Send ``kw`` to the device when it moved enough since the last write (flash wear).
+
+        ``force`` skips the write policy: safety commands (idle, a fallback) go out at once.
+        """
+        if not self.link.can_write:
+            return
+        clock = time.monotonic()
+        moved = self.written_kw is None or kw != self.written_kw
+        if not (force and moved) and not should_write(
+            kw,
+            self.written_kw,
+            self._written_at,
+            clock,
+            self.write_deadband_kw,
+            self.write_min_s,
+        ):
+            return
+        try:
+            await self.link.async_write(kw, self.measurement.soc_pct, self.site.battery)
+        except DeviceError as err:
+            if self.write_error != str(err):
+                LOGGER.warning("%s: cannot write the setpoint: %s", self.name, err)
+            self.write_error = str(err)
+            return
+        if self.write_error is not None:
+            LOGGER.info("%s: writes the setpoint again", self.name)
+        self.write_error = None
+        self.written_kw, self._written_at = kw, clock
+
+    @property
+    def _watchdog_issue_id(self) -> str:
+        return f"watchdog_{self.config_entry.entry_id}"
+
+    def _watch(self, reason: str | None, fallback: Fallback) -> None:
+        """Raise or withdraw the watchdog's repair issue when the fallback starts or ends."""
+        if reason == self.watchdog_reason:
+            return
+        if reason is None:
+            LOGGER.info("%s follows its plan again", self.name)
+            ir.async_delete_issue(self.hass, DOMAIN, self._watchdog_issue_id)
+        else:
+            LOGGER.warning(
+                "%s holds the battery in its fallback: %s", self.name, reason
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._watchdog_issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="watchdog",
+                translation_placeholders={
+                    "site": self.config_entry.title,
+                    "reason": reason,
+                    "fallback": fallback.value,
+                },
+            )
+        self.watchdog_reason = reason
 
     def _book(self, measurement: Measurement) -> None:
         """Add a measurement to the KPIs and the month's peak import."""
@@ -567,4 +751,12 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
     async def async_set_enabled(self, enabled: bool) -> None:
         """Switch the EMS on or off; off holds the battery idle."""
         self.enabled = enabled
-        self._async_control_tick()
+        await self._async_control_tick()
+
+    async def async_set_dry_run(self, dry_run: bool) -> None:
+        """Start or end a dry run; the battery is left idle when it starts, then nothing is written."""
+        if dry_run and not self.dry_run:
+            async with self._control_lock:
+                await self._async_write(0.0, force=True)
+        self.dry_run = dry_run
+        await self._async_control_tick()

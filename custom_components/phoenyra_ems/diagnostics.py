@@ -57,6 +57,16 @@ async def async_get_config_entry_diagnostics(
             else None,
             "last_update_success": ems.last_update_success,
         },
+        "device": {
+            "link": ems.link.name,
+            "available": ems.link.available,
+            "problems": ems.link.problems,
+            "measurement_error": ems.measurement_error,
+            "written_kw": ems.written_kw,
+            "write_error": ems.write_error,
+            "fallback_reason": ems.watchdog_reason,
+            "dry_run": ems.dry_run,
+        },
         "state": state_report(ems),
         # The plan's summary and its first slots; the whole plan is one action away (get_plan).
         "plan": {**plan, "slots": plan["slots"][:8], "slot_count": len(plan["slots"])},

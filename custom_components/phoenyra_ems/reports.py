@@ -50,7 +50,11 @@ def state_report(coordinator: EmsCoordinator) -> dict[str, Any]:
     return {
         "time": measurement.time.isoformat(),
         "enabled": coordinator.enabled,
+        "dry_run": coordinator.dry_run,
         "plan_valid": planned,
+        # Whether the measurements below are recent; the last good ones otherwise.
+        "measured": coordinator.measurement_fresh,
+        "fallback_reason": coordinator.watchdog_reason,
         "strategy_choice": coordinator.strategy_choice,
         "active_strategy": coordinator.active_strategy.value if planned else None,
         "soc_pct": _round(measurement.soc_pct, 3),

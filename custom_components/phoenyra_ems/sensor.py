@@ -46,6 +46,8 @@ class PhoenyraSensorEntityDescription(SensorEntityDescription):
     attributes_fn: Callable[[EmsCoordinator], dict[str, Any]] | None = None
     # Plan results are unavailable while there is no valid plan; measurements never depend on it.
     needs_plan: bool = False
+    # Measurements are unavailable while the device does not report them.
+    measured: bool = False
     # Today's totals start again at local midnight (last_reset), so statistics see a new cycle.
     resets_daily: bool = False
 
@@ -70,10 +72,16 @@ def _energy(
 
 
 def _power(
-    key: str, kw: Callable[[EmsCoordinator], float]
+    key: str,
+    kw: Callable[[EmsCoordinator], float],
+    *,
+    measured: bool = False,
+    attributes_fn: Callable[[EmsCoordinator], dict[str, Any]] | None = None,
 ) -> PhoenyraSensorEntityDescription:
     """Describe a power sensor in kW (signs as in the Energy dashboard)."""
     return PhoenyraSensorEntityDescription(
+        measured=measured,
+        attributes_fn=attributes_fn,
         key=key,
         translation_key=key,
         device_class=SensorDeviceClass.POWER,
@@ -92,13 +100,18 @@ SENSORS: tuple[PhoenyraSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
+        measured=True,
         value_fn=lambda c: round(c.measurement.soc_pct, 3),
     ),
-    _power("battery_power", lambda c: c.measurement.battery_kw),
-    _power("battery_setpoint", lambda c: c.setpoint_kw),
-    _power("grid_power", lambda c: c.measurement.grid_kw),
-    _power("pv_power", lambda c: c.measurement.pv_kw),
-    _power("load_power", lambda c: c.measurement.load_kw),
+    _power("battery_power", lambda c: c.measurement.battery_kw, measured=True),
+    _power(
+        "battery_setpoint",
+        lambda c: c.setpoint_kw,
+        attributes_fn=lambda c: setpoint_attributes(c),
+    ),
+    _power("grid_power", lambda c: c.measurement.grid_kw, measured=True),
+    _power("pv_power", lambda c: c.measurement.pv_kw, measured=True),
+    _power("load_power", lambda c: c.measurement.load_kw, measured=True),
     PhoenyraSensorEntityDescription(
         key="current_price",
         translation_key="current_price",
@@ -302,6 +315,19 @@ def power_series(coordinator: EmsCoordinator, series: str, kind: str) -> dict[st
     }
 
 
+def setpoint_attributes(coordinator: EmsCoordinator) -> dict[str, Any]:
+    """Describe the setpoint: what the plan asked, what reached the device, why not."""
+    planned = coordinator.planned_setpoint_kw(coordinator.measurement.time)
+    return {
+        "planned_kw": None if planned is None else round(planned, 4),
+        "written_kw": coordinator.written_kw,
+        "dry_run": coordinator.dry_run,
+        "fallback_reason": coordinator.watchdog_reason,
+        "write_error": coordinator.write_error,
+        "device": coordinator.link.name,
+    }
+
+
 def run_attributes(coordinator: EmsCoordinator) -> dict[str, Any]:
     """Describe the last optimization run: why this strategy, with which engine, how fast."""
     selection = coordinator.data
@@ -340,11 +366,12 @@ class PhoenyraSensor(PhoenyraEntity, SensorEntity):
 
     @property
     def available(self) -> bool:
-        """Measurements are always there; plan results only with a valid plan."""
-        return (
-            not self.entity_description.needs_plan
-            or self.coordinator.last_update_success
-        )
+        """Measurements while the device reports them; plan results with a valid plan."""
+        description = self.entity_description
+        coordinator = self.coordinator
+        if description.measured:
+            return coordinator.link.available and coordinator.measurement_fresh
+        return not description.needs_plan or coordinator.last_update_success
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:

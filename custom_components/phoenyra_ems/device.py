@@ -53,7 +53,7 @@ from .const import (
 from .engine.control import Reading, parse_payload
 from .engine.model import InvalidInputError
 from .engine.registers import SIGNALS, RegisterMap
-from .sources.modbus import ModbusDevice, ModbusDeviceError, params_from_dict
+from .sources.modbus import Backoff, ModbusDevice, ModbusDeviceError, params_from_dict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -70,6 +70,10 @@ _INVERTIBLE = {
     "battery_power": CONF_INVERT_BATTERY_POWER,
     "grid_power": CONF_INVERT_GRID_POWER,
 }
+
+
+# Longest wait between reconnection attempts to an unreachable Modbus device.
+RECONNECT_MAX_S = 60.0
 
 
 class DeviceError(HomeAssistantError):
@@ -379,6 +383,8 @@ class ModbusLink(DeviceLink):
         self.device = ModbusDevice(
             params_from_dict(config[CONF_CONNECTION]),
             RegisterMap.from_dict(config[CONF_REGISTER_MAP]),
+            # A battery left in its fallback should be back under control within a minute.
+            backoff=Backoff(maximum_s=RECONNECT_MAX_S),
         )
         self.coordinator: DataUpdateCoordinator[dict[str, float]] = (
             DataUpdateCoordinator(

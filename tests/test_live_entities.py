@@ -8,6 +8,7 @@ from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import (
     ATTR_ENTITY_ID,
+    EVENT_HOMEASSISTANT_STOP,
     SERVICE_TURN_OFF,
     SERVICE_TURN_ON,
     STATE_OFF,
@@ -413,3 +414,21 @@ async def test_dry_run_writes_nothing_and_off_or_unload_leave_the_battery_idle(
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert float(hass.states.get(NUMBER).state) == 0
+
+
+async def test_home_assistant_stopping_leaves_the_battery_idle(
+    hass: HomeAssistant, inverter: list[float], freezer: FrozenDateTimeFactory
+) -> None:
+    entry, _ = await create_live_site(hass)
+    report(hass, soc=50.0, grid_w=3000)
+    await advance(hass, freezer, 5)
+    assert float(hass.states.get(NUMBER).state) != 0
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert float(hass.states.get(NUMBER).state) == 0
+    # The control loop has stopped: nothing is written any more.
+    count = len(inverter)
+    report(hass, soc=50.0, grid_w=3000)
+    await advance(hass, freezer, 10)
+    assert len(inverter) == count
+    assert entry.state is ConfigEntryState.LOADED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from homeassistant.const import Platform
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 
@@ -27,7 +27,7 @@ from .storage import SiteStore
 from .websocket_api import async_setup_websocket
 
 if TYPE_CHECKING:
-    from homeassistant.core import HomeAssistant
+    from homeassistant.core import Event, HomeAssistant
     from homeassistant.helpers.typing import ConfigType
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -72,6 +72,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) -> 
     entry.runtime_data = PhoenyraData(ems=coordinator)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     coordinator.async_start_control()
+
+    async def _async_stopping(_event: Event) -> None:
+        # Home Assistant stops without unloading entries: leave the battery idle all the same.
+        await coordinator.async_shutdown_control()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stopping)
+    )
     if base_topic := ems_options(entry.options)[CONF_MQTT_BASE_TOPIC]:
         entry.async_on_unload(
             MqttPublisher(hass, coordinator, base_topic).async_start()

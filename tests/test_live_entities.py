@@ -31,6 +31,7 @@ from custom_components.phoenyra_ems.const import (
     CONF_TRANSPORT,
     CONF_WRITE_DEADBAND_KW,
     CONF_WRITE_MIN_SECONDS,
+    DEFAULT_STRATEGIES,
     DOMAIN,
     MODE_LIVE,
     SECTION_DEVICE,
@@ -41,6 +42,7 @@ from custom_components.phoenyra_ems.const import (
 )
 
 from .conftest import site_input
+from .test_config_flow import FORECASTS_INPUT
 from .test_init import advance, value
 
 if TYPE_CHECKING:
@@ -432,3 +434,70 @@ async def test_home_assistant_stopping_leaves_the_battery_idle(
     await advance(hass, freezer, 10)
     assert len(inverter) == count
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_options_change_the_device_of_a_live_site(
+    hass: HomeAssistant, inverter: list[float]
+) -> None:
+    entry, _ = await create_live_site(hass)
+    hass.states.async_set("sensor.house_load", "2.5", {"unit_of_measurement": "kW"})
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["settings", "device"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "device"}
+    )
+    assert result["step_id"] == "device"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], DEVICE_STEP
+    )
+    assert result["step_id"] == "entities"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {**ENTITIES_STEP, "load_power_entity": "sensor.house_load"},
+    )
+    assert result["step_id"] == "connection_test"
+    assert "- load_power: 2.500 kW" in result["description_placeholders"]["values"]
+    options_before = dict(entry.options)
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.data[SECTION_DEVICE]["load_power_entity"] == "sensor.house_load"
+    assert dict(entry.options) == options_before
+    assert entry.state is ConfigEntryState.LOADED
+    # The reloaded site reads the new sensor.
+    assert value(hass, LOAD) == pytest.approx(2.5)
+
+
+async def test_options_settings_of_a_live_site_are_validated(
+    hass: HomeAssistant, inverter: list[float]
+) -> None:
+    entry, _ = await create_live_site(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "settings"}
+    )
+    assert result["step_id"] == "settings"
+    sections = {
+        "ems": {
+            "optimization_interval_minutes": 15,
+            "control_interval_seconds": 5,
+            "engine": "highs",
+        },
+        "strategies": dict(DEFAULT_STRATEGIES),
+        "forecasts": FORECASTS_INPUT,
+    }
+    sections["ems"]["mqtt_base_topic"] = "bad/#/topic"
+    sections["ems"]["fallback"] = "self_consumption"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], sections
+    )
+    assert result["errors"] == {"mqtt_base_topic": "invalid_topic"}
+    sections["ems"]["mqtt_base_topic"] = ""
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], sections
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options["ems"]["fallback"] == "self_consumption"
+    assert entry.runtime_data.ems.fallback.value == "self_consumption"

@@ -16,7 +16,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, Platform
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.data_entry_flow import section
+from homeassistant.data_entry_flow import FlowHandler, section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -319,13 +319,15 @@ async def _async_price_source_error(
     return None
 
 
-class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Sets up one site (one battery) per entry; a live site then its device, step by step."""
+class DeviceSteps(FlowHandler[Any, ConfigFlowResult, Any]):
+    """The steps that connect a live site's device, shared by setup, reconfigure and options.
 
-    VERSION = 1
+    They fill ``_data`` (the entry's data) step by step; ``_async_finish`` saves it.
+    """
 
     def __init__(self) -> None:
         """Start with nothing entered."""
+        super().__init__()
         # The site's data so far; its device section grows with each device step.
         self._data: dict[str, Any] = {}
         # What the last connection test read, shown on the test step.
@@ -338,54 +340,6 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
     def _device(self) -> dict[str, Any]:
         device: dict[str, Any] = self._data.setdefault(SECTION_DEVICE, {})
         return device
-
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Ask for the site, its battery, grid connection and tariff."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            await self.async_set_unique_id(slugify(user_input[CONF_SITE_NAME]))
-            self._abort_if_unique_id_configured()
-            if not (errors := await async_validate_site(self.hass, user_input)):
-                self._data = dict(user_input)
-                if user_input[CONF_MODE] == MODE_LIVE:
-                    return await self.async_step_device()
-                return self.async_create_entry(
-                    title=user_input[CONF_SITE_NAME], data=user_input
-                )
-        values = user_input or {}
-        schema = vol.Schema(
-            {
-                vol.Required(
-                    CONF_SITE_NAME,
-                    default=values.get(CONF_SITE_NAME, DEFAULT_SITE_NAME),
-                ): TextSelector(),
-                vol.Required(
-                    CONF_MODE, default=values.get(CONF_MODE, MODE_DEMO)
-                ): _choice([MODE_DEMO, MODE_LIVE], CONF_MODE),
-                **site_schema(values),
-            }
-        )
-        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Change the battery, grid connection or tariff of an existing site."""
-        entry = self._get_reconfigure_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            data = {**entry.data, **user_input}
-            if not (errors := await async_validate_site(self.hass, data)):
-                if data[CONF_MODE] == MODE_LIVE:
-                    self._data = copy.deepcopy(data)
-                    return await self.async_step_device()
-                return self.async_update_reload_and_abort(entry, data=data)
-        schema = vol.Schema(site_schema(user_input or entry.data))
-        return self.async_show_form(
-            step_id="reconfigure", data_schema=schema, errors=errors
-        )
 
     async def async_step_device(
         self, user_input: dict[str, Any] | None = None
@@ -522,6 +476,64 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
         device.update(user_input)
 
     def _async_finish(self) -> ConfigFlowResult:
+        """Save the site's data."""
+        raise NotImplementedError
+
+
+class PhoenyraConfigFlow(DeviceSteps, ConfigFlow, domain=DOMAIN):
+    """Sets up one site (one battery) per entry; a live site then its device, step by step."""
+
+    VERSION = 1
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the site, its battery, grid connection and tariff."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            await self.async_set_unique_id(slugify(user_input[CONF_SITE_NAME]))
+            self._abort_if_unique_id_configured()
+            if not (errors := await async_validate_site(self.hass, user_input)):
+                self._data = dict(user_input)
+                if user_input[CONF_MODE] == MODE_LIVE:
+                    return await self.async_step_device()
+                return self.async_create_entry(
+                    title=user_input[CONF_SITE_NAME], data=user_input
+                )
+        values = user_input or {}
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_SITE_NAME,
+                    default=values.get(CONF_SITE_NAME, DEFAULT_SITE_NAME),
+                ): TextSelector(),
+                vol.Required(
+                    CONF_MODE, default=values.get(CONF_MODE, MODE_DEMO)
+                ): _choice([MODE_DEMO, MODE_LIVE], CONF_MODE),
+                **site_schema(values),
+            }
+        )
+        return self.async_show_form(step_id="user", data_schema=schema, errors=errors)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the battery, grid connection or tariff of an existing site."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **user_input}
+            if not (errors := await async_validate_site(self.hass, data)):
+                if data[CONF_MODE] == MODE_LIVE:
+                    self._data = copy.deepcopy(data)
+                    return await self.async_step_device()
+                return self.async_update_reload_and_abort(entry, data=data)
+        schema = vol.Schema(site_schema(user_input or entry.data))
+        return self.async_show_form(
+            step_id="reconfigure", data_schema=schema, errors=errors
+        )
+
+    def _async_finish(self) -> ConfigFlowResult:
         """Save the site: a new entry, or the reconfigured one (which reloads)."""
         if self.source == SOURCE_RECONFIGURE:
             return self.async_update_reload_and_abort(
@@ -540,10 +552,20 @@ class PhoenyraConfigFlow(ConfigFlow, domain=DOMAIN):
         return PhoenyraOptionsFlow()
 
 
-class PhoenyraOptionsFlow(OptionsFlow):
-    """EMS intervals, engine and strategy settings."""
+class PhoenyraOptionsFlow(DeviceSteps, OptionsFlow):
+    """EMS intervals, engine and strategy settings; for a live site also its device."""
 
     async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show and store the options; a live site first chooses between them and its device."""
+        if user_input is None and self.config_entry.data[CONF_MODE] == MODE_LIVE:
+            return self.async_show_menu(
+                step_id="init", menu_options=["settings", "device"]
+            )
+        return await self.async_step_settings(user_input)
+
+    async def async_step_settings(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show and store the options."""
@@ -554,7 +576,25 @@ class PhoenyraOptionsFlow(OptionsFlow):
             return self.async_create_entry(data=user_input)
         values = user_input or self.config_entry.options
         schema = options_schema(values, await async_solar_forecast_choices(self.hass))
-        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+        # A demo site has no menu: its options form is the flow's first step.
+        step_id = (
+            "settings" if self.config_entry.data[CONF_MODE] == MODE_LIVE else "init"
+        )
+        return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
+
+    async def async_step_device(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the device of a live site (the same steps as its setup)."""
+        if not self._data:
+            self._data = copy.deepcopy(dict(self.config_entry.data))
+        return await super().async_step_device(user_input)
+
+    def _async_finish(self) -> ConfigFlowResult:
+        """Store the new device in the entry's data (the site reloads); the options stay."""
+        self.hass.config_entries.async_update_entry(self.config_entry, data=self._data)
+        self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
+        return self.async_create_entry(data=dict(self.config_entry.options))
 
     async def _async_validate(self, user_input: Mapping[str, Any]) -> dict[str, str]:
         return await async_validate_options(self.hass, user_input)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.frontend import DATA_PANELS
@@ -184,3 +186,23 @@ async def test_battery_constraints_are_settings_too(
     # Stored as the site's data, and the site restarted with it.
     assert init_integration.data[SECTION_BATTERY][CONF_CAPACITY_KWH] == 13.5
     assert init_integration.runtime_data.ems.site.battery.capacity_kwh == 13.5
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_texts_render_in_home_assistants_frontend(language: str) -> None:
+    """Home Assistant's frontend formats texts as ICU messages: a "<" starts a tag and breaks the text."""
+    path = (
+        Path(__file__).parents[1]
+        / "custom_components"
+        / DOMAIN
+        / "translations"
+        / f"{language}.json"
+    )
+
+    def texts(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [text for value in node.values() for text in texts(value)]
+        return [node] if isinstance(node, str) else []
+
+    broken = [text for text in texts(json.loads(path.read_text())) if "<" in text]
+    assert broken == []

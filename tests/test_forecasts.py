@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from freezegun.api import FrozenDateTimeFactory
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers import issue_registry as ir
+    from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 NOW = "2026-05-12T10:00:00+00:00"
 
@@ -300,3 +301,182 @@ async def test_a_missing_weather_entity_raises_a_repair_issue_until_it_is_back(
     await entry.runtime_data.ems.async_refresh()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
     assert entry.runtime_data.ems.forecast_sources["pv"] == "weather weather.clear"
+
+
+async def ask_alternatives(client: Any, entry: MockConfigEntry) -> dict[str, Any]:
+    """Ask for the plan's forecasts with every alternative, as the panel's Forecasts tab does."""
+    await client.send_json_auto_id(
+        {"type": f"{DOMAIN}/forecast", "entry_id": entry.entry_id, "alternatives": True}
+    )
+    answer = await client.receive_json()
+    assert answer["success"], answer
+    return answer["result"]
+
+
+def by_method(alternatives: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {alternative["method"]: alternative for alternative in alternatives}
+
+
+async def test_forecast_alternatives_are_computed_only_when_asked(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    # Connected before the clock is frozen (the login token must not be from the future).
+    client = await hass_ws_client(hass)
+    entry = await start_site(hass, freezer)
+    ems = entry.runtime_data.ems
+    await client.send_json_auto_id(
+        {"type": f"{DOMAIN}/forecast", "entry_id": entry.entry_id}
+    )
+    plain = (await client.receive_json())["result"]
+    assert "alternatives" not in plain
+    # Nobody asked: nothing was computed.
+    assert ems.forecaster._alternatives is None
+
+    report = await ask_alternatives(client, entry)
+    slots = len(report["slots"])
+    load = report["alternatives"]["load"]
+    # The built-in forecaster alone: the plan's own load forecast.
+    assert [(a["method"], a["label"], a["used"]) for a in load] == [
+        ("built_in", "Built-in", True)
+    ]
+    assert load[0]["kw"] == [slot["load_kw"] for slot in report["slots"]]
+    pv = report["alternatives"]["pv"]
+    assert [(a["method"], a["label"], a["used"]) for a in pv] == [
+        ("recent_days", "Recent days (demo replay)", True)
+    ]
+    assert len(pv[0]["kw"]) == slots
+    # Asked again for the same plan: the same answer, not computed again.
+    task = ems.forecaster._alternatives[1]
+    assert await ask_alternatives(client, entry) == report
+    assert ems.forecaster._alternatives[1] is task
+    # A new plan asks anew.
+    await ems.async_refresh()
+    await ask_alternatives(client, entry)
+    assert ems.forecaster._alternatives[1] is not task
+
+
+async def test_forecast_alternatives_compare_built_in_and_prophet(
+    hass: HomeAssistant, hass_ws_client: WebSocketGenerator
+) -> None:
+    # Real time: pandas, under Prophet, cannot handle the frozen test clock's datetimes.
+    pytest.importorskip("prophet")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Test site",
+        unique_id="test_site",
+        data=site_input(),
+        options={SECTION_FORECASTS: {CONF_LOAD_FORECASTER: LOAD_FORECASTER_PROPHET}},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    client = await hass_ws_client(hass)
+    report = await ask_alternatives(client, entry)
+    load = by_method(report["alternatives"]["load"])
+    assert list(load) == ["built_in", "prophet"]
+    assert load["prophet"]["label"] == "Prophet"
+    assert load["built_in"]["label"] == "Built-in"
+    # The plan ran on Prophet's forecast; the built-in one is there to compare, over the same horizon.
+    assert load["prophet"]["used"] is True
+    assert load["built_in"]["used"] is False
+    assert load["prophet"]["kw"] == [slot["load_kw"] for slot in report["slots"]]
+    assert len(load["built_in"]["kw"]) == len(report["slots"])
+    assert load["built_in"]["kw"] != load["prophet"]["kw"]
+    assert min(load["built_in"]["kw"]) >= 0
+
+
+async def test_forecast_alternatives_show_every_pv_source(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    hass.config.latitude, hass.config.longitude = 48.2, 16.4
+    setup_test_component_platform(hass, "weather", [SkyWeather("Clear", 0)])
+    assert await async_setup_component(
+        hass, "weather", {"weather": {"platform": "test"}}
+    )
+    hours = {"2026-05-13T10:00:00+00:00": 4000}
+
+    async def forecast(_hass: HomeAssistant, _entry_id: str) -> dict[str, Any]:
+        return {"wh_hours": hours}
+
+    mock_integration(
+        hass, MockModule("sunny_forecast"), top_level_files={"__init__.py", "energy.py"}
+    )
+    mock_platform(
+        hass, "sunny_forecast.energy", Mock(async_get_solar_forecast=forecast)
+    )
+    assert await async_setup_component(hass, "sunny_forecast", {})
+    solar = MockConfigEntry(domain="sunny_forecast", title="Roof")
+    solar.add_to_hass(hass)
+    client = await hass_ws_client(hass)
+    # The plan follows the weather; the solar forecast entry is configured as well.
+    entry = await start_site(
+        hass,
+        freezer,
+        {
+            CONF_PV_FORECAST: PV_FORECAST_WEATHER,
+            CONF_WEATHER_ENTITY: "weather.clear",
+            CONF_SOLAR_FORECAST_ENTRIES: [solar.entry_id],
+            CONF_PV_KWP: 5.0,
+        },
+    )
+    report = await ask_alternatives(client, entry)
+    slots = len(report["slots"])
+    pv = report["alternatives"]["pv"]
+    assert [(a["method"], a["label"], a["used"]) for a in pv] == [
+        ("weather", "Weather-based (weather.clear)", True),
+        ("solar_forecast", "Solar forecast (Roof)", False),
+        ("recent_days", "Recent days (demo replay)", False),
+    ]
+    assert all(len(a["kw"]) == slots and a["error"] is None for a in pv)
+    # What each ran on, for the panel to show with its (translated) name.
+    assert [a["detail"] for a in pv] == ["weather.clear", "Roof", "demo replay"]
+    methods = by_method(pv)
+    assert methods["weather"]["kw"] == [slot["pv_kw"] for slot in report["slots"]]
+    noon = slot_of(entry, "2026-05-13T12:00:00+02:00")
+    assert methods["solar_forecast"]["kw"][noon] == pytest.approx(4.0)
+    assert methods["recent_days"]["kw"][noon] > 0.5
+    # Load: the built-in forecaster is the only one chosen.
+    assert [a["method"] for a in report["alternatives"]["load"]] == ["built_in"]
+
+
+async def test_forecast_alternatives_say_why_a_source_failed(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    hass_ws_client: WebSocketGenerator,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    solar_id = "0123456789abcdef0123456789abcdef"
+    client = await hass_ws_client(hass)
+    entry = await start_site(
+        hass,
+        freezer,
+        {
+            CONF_PV_FORECAST: PV_FORECAST_WEATHER,
+            CONF_WEATHER_ENTITY: "weather.gone",
+            CONF_SOLAR_FORECAST_ENTRIES: [solar_id],
+        },
+    )
+    report = await ask_alternatives(client, entry)
+    pv = report["alternatives"]["pv"]
+    # The plan ran on the recent days; the chosen source and the other configured one failed.
+    assert [(a["method"], a["used"]) for a in pv] == [
+        ("recent_days", True),
+        ("solar_forecast", False),
+        ("weather", False),
+    ]
+    methods = by_method(pv)
+    assert methods["weather"]["kw"] is None
+    assert "weather.gone" in methods["weather"]["error"]
+    assert methods["solar_forecast"]["kw"] is None
+    assert f"{solar_id} does not exist" in methods["solar_forecast"]["error"]
+    # A source that only the comparison uses raises no repair issue.
+    assert (
+        issue_registry.async_get_issue(
+            DOMAIN, f"missing_source_{entry.entry_id}_{solar_id}"
+        )
+        is None
+    )

@@ -314,6 +314,50 @@ async def test_websocket_reports_and_live_updates(
     assert "plan" not in tick["event"]
 
 
+async def test_a_subscription_ends_when_the_site_restarts(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    client = await hass_ws_client(hass)
+    entry_id = init_integration.entry_id
+    await client.send_json_auto_id(
+        {"type": f"{DOMAIN}/subscribe", "entry_id": entry_id}
+    )
+    subscribed = await client.receive_json()
+    assert subscribed["success"]
+    await client.receive_json()
+    # New settings restart the site: the subscription says it ended, instead of going quiet.
+    hass.config_entries.async_update_entry(
+        init_integration,
+        options={"ems": {"optimization_interval_minutes": 16}},
+    )
+    await hass.async_block_till_done()
+    ended = await client.receive_json()
+    assert ended["id"] == subscribed["id"]
+    assert ended["event"] == {"ended": "site_unloaded"}
+    # Nothing more comes on it; the restarted site is followed by subscribing again.
+    await client.send_json_auto_id(
+        {"type": f"{DOMAIN}/subscribe", "entry_id": entry_id}
+    )
+    again = await client.receive_json()
+    assert again["success"], again
+    first = await client.receive_json()
+    assert first["id"] == again["id"]
+    assert first["event"]["plan"]["valid"] is True
+    await advance(hass, freezer, 5)
+    tick = await client.receive_json()
+    assert tick["id"] == again["id"]
+    # The client unsubscribes the ended one, as the panel does; that does not touch the new one.
+    await client.send_json_auto_id(
+        {"type": "unsubscribe_events", "subscription": subscribed["id"]}
+    )
+    assert (await client.receive_json())["success"]
+    await advance(hass, freezer, 5)
+    assert (await client.receive_json())["id"] == again["id"]
+
+
 async def test_websocket_commands_need_an_administrator(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,

@@ -24,7 +24,7 @@ from .panel import async_register_panel, async_unregister_panel
 from .price_source import async_remove_kept_prices
 from .services import async_setup_services
 from .storage import SiteStore
-from .websocket_api import async_setup_websocket
+from .websocket_api import async_setup_websocket, async_site_unloaded
 
 if TYPE_CHECKING:
     from homeassistant.core import Event, HomeAssistant
@@ -97,6 +97,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: PhoenyraConfigEntry) ->
         ems = entry.runtime_data.ems
         await ems.async_shutdown_control()
         await ems.store.async_save(ems.memory)
+        # The panel's live subscriptions end; it follows the site again when it is back.
+        async_site_unloaded(hass, entry.entry_id)
     return unloaded
 
 

@@ -10,6 +10,7 @@ calibrated against the measured PV.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -49,7 +50,7 @@ from .engine.solar import Calibration, PvArray, calibrate, pv_forecast_kw
 from .repairs import async_source_found, async_source_missing
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from homeassistant.components.energy.types import GetSolarForecastType
     from homeassistant.config_entries import ConfigEntry
@@ -72,6 +73,13 @@ MIN_RECORDED_DAYS = 2
 DEMO_PV_DAYS = 3
 # Prophet is fitted at most once a day, for this far ahead.
 PROPHET_AHEAD = timedelta(hours=72)
+
+# The forecasting methods, as the panel and the reports name them.
+METHOD_BUILT_IN = "built_in"
+METHOD_PROPHET = "prophet"
+METHOD_SOLAR_FORECAST = "solar_forecast"
+METHOD_WEATHER = "weather"
+METHOD_RECENT_DAYS = "recent_days"
 
 
 async def async_solar_forecast_platforms(
@@ -172,6 +180,31 @@ class ForecastResult:
     source: str
 
 
+@dataclass(slots=True)
+class Alternative:
+    """One forecasting method's forecast over the plan's horizon, for comparison.
+
+    ``values`` (kW per plan slot) is None when the method failed or cannot run; ``error`` says why.
+    ``used`` marks the forecast the plan was made for.
+    """
+
+    method: str
+    label: str
+    used: bool
+    # What the method ran on (entries, entity, recorder or demo replay), shown with its name.
+    detail: str | None = None
+    values: FloatArray | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Alternatives:
+    """Every load and PV forecast the site has for one planning run."""
+
+    load: list[Alternative]
+    pv: list[Alternative]
+
+
 class SiteForecaster:
     """Forecasts a site's load and PV for each planning run."""
 
@@ -187,6 +220,15 @@ class SiteForecaster:
         self._history: dict[str, tuple[datetime, Series | None]] = {}
         self._prophet: tuple[datetime, datetime, FloatArray] | None = None
         self._calibration: tuple[datetime, Calibration] | None = None
+        # Which method made the last plan's load and PV forecasts, and why Prophet did not.
+        self.used: dict[str, str] = {}
+        self._prophet_error: str | None = None
+        self._recent_source = "demo replay"
+        # The planning runs so far, and the alternatives of one of them (computed when asked).
+        self._runs = 0
+        self._alternatives: (
+            tuple[tuple[object, ...], asyncio.Task[Alternatives]] | None
+        ) = None
         # When each input was last fresh, and what fails now (for the "forecast stale" sensor).
         self.updated: dict[str, datetime] = {}
         self.errors: dict[str, str] = {}
@@ -220,28 +262,39 @@ class SiteForecaster:
         window = self._series.window(dt_util.as_local(start), slots, GRID_MINUTES)
         return Series(start=start, slot_minutes=GRID_MINUTES, values=window[column])
 
+    async def _async_load_history(self, start: datetime) -> tuple[Series, str]:
+        """Return the load history the forecasters learn from, and where it comes from."""
+        history = await self._async_history("load_power", start)
+        if known_days(history) < MIN_RECORDED_DAYS:
+            return self._replayed(1, start, HISTORY_DAYS), "demo replay"
+        assert history is not None
+        return history, "recorder"
+
+    async def _async_built_in_load(
+        self, history: Series, start: datetime, slots: int
+    ) -> FloatArray:
+        """Run the built-in forecast: CPU work (weighted medians over weeks), off the event loop."""
+        return await self.hass.async_add_executor_job(
+            partial(forecast_load, history, start=start, slots=slots, tz=local_zone())
+        )
+
     async def async_load(
         self, start: datetime, slots: int, slot_minutes: int
     ) -> ForecastResult:
         """Forecast the load for ``slots`` plan slots from ``start`` (UTC)."""
+        self._runs += 1
         grid_slots = slots * slot_minutes // GRID_MINUTES
-        history = await self._async_history("load_power", start)
-        source = "recorder"
-        if known_days(history) < MIN_RECORDED_DAYS:
-            history, source = self._replayed(1, start, HISTORY_DAYS), "demo replay"
-        assert history is not None
-        tz = local_zone()
+        history, source = await self._async_load_history(start)
         values: FloatArray | None = None
+        method = METHOD_BUILT_IN
         if self.options[CONF_LOAD_FORECASTER] == LOAD_FORECASTER_PROPHET:
             values = await self._async_prophet(history, start, grid_slots)
             if values is not None:
-                source = f"prophet, {source}"
+                source, method = f"prophet, {source}", METHOD_PROPHET
         if values is None:
-            # CPU work (weighted medians over weeks): off the event loop.
-            values = await self.hass.async_add_executor_job(
-                partial(forecast_load, history, start=start, slots=grid_slots, tz=tz)
-            )
+            values = await self._async_built_in_load(history, start, grid_slots)
             source = f"built-in, {source}"
+        self.used["load"] = method
         self.updated["load"] = start
         return ForecastResult(to_slots(np.clip(values, 0, None), slot_minutes), source)
 
@@ -250,6 +303,7 @@ class SiteForecaster:
     ) -> FloatArray | None:
         """Prophet's forecast, fitted once a day; None where it cannot run (the built-in one serves)."""
         if not prophet_available():
+            self._prophet_error = "Prophet is not installed"
             return None
         day = dt_util.start_of_local_day(dt_util.as_local(start))
         end = start + timedelta(minutes=GRID_MINUTES * slots)
@@ -270,13 +324,16 @@ class SiteForecaster:
                 LOGGER.info(
                     "Prophet cannot forecast yet, built-in forecast used: %s", err
                 )
+                self._prophet_error = str(err)
                 return None
             except Exception:  # noqa: BLE001 - an optional third-party model must never stop the plan
                 LOGGER.warning(
                     "Prophet failed, the built-in forecast is used", exc_info=True
                 )
+                self._prophet_error = "Prophet failed (see the log)"
                 return None
             cached = self._prophet = (day, fit_start, values)
+        self._prophet_error = None
         offset = int((start - cached[1]) / timedelta(minutes=GRID_MINUTES))
         return cached[2][offset : offset + slots]
 
@@ -295,12 +352,13 @@ class SiteForecaster:
         try:
             if choice == PV_FORECAST_SOLAR:
                 values = await self._async_solar_forecast(start, grid_slots)
-                source = "solar forecast"
+                source, method = "solar forecast", METHOD_SOLAR_FORECAST
             elif choice == PV_FORECAST_WEATHER:
                 values = await self._async_weather_pv(start, grid_slots)
-                source = f"weather {chosen}"
+                source, method = f"weather {chosen}", METHOD_WEATHER
             else:
                 values, source = await self._async_recent_pv(start, grid_slots)
+                method = METHOD_RECENT_DAYS
         except HomeAssistantError as err:
             # The plan goes on with the recent days' PV; the failure is logged once and shown.
             if "pv" not in self.errors:
@@ -311,11 +369,12 @@ class SiteForecaster:
                 )
             self.errors["pv"] = f"{chosen}: {err}"
             values, recent = await self._async_recent_pv(start, grid_slots)
-            source = f"{recent} ({chosen} failed)"
+            source, method = f"{recent} ({chosen} failed)", METHOD_RECENT_DAYS
         else:
             if self.errors.pop("pv", None) is not None:
                 LOGGER.info("PV forecast from %s works again", chosen)
             self.updated["pv"] = start
+        self.used["pv"] = method
         return ForecastResult(to_slots(np.clip(values, 0, None), slot_minutes), source)
 
     async def _async_recent_pv(
@@ -327,22 +386,32 @@ class SiteForecaster:
         if known_days(history) < MIN_RECORDED_DAYS:
             history, source = self._replayed(2, start, DEMO_PV_DAYS), "demo replay"
         assert history is not None
+        self._recent_source = source
         per_day = 1440 // GRID_MINUTES
         recent = history.values[-DEMO_PV_DAYS * per_day :]
         return daily_profile(
             np.nan_to_num(recent), per_day, slots, DEMO_PV_DAYS
         ), source
 
-    async def _async_solar_forecast(self, start: datetime, slots: int) -> FloatArray:
-        """Return the sum of the chosen integrations' solar forecasts (what the Energy dashboard shows)."""
+    async def _async_solar_forecast(
+        self, start: datetime, slots: int, *, repair: bool = True
+    ) -> FloatArray:
+        """Return the sum of the chosen integrations' solar forecasts (what the Energy dashboard shows).
+
+        ``repair``: raise (and withdraw) a repair issue when a chosen entry is missing (when planning).
+        """
         platforms = await async_solar_forecast_platforms(self.hass)
         total = np.zeros(slots)
         for entry_id in self.options[CONF_SOLAR_FORECAST_ENTRIES]:
             entry = self.hass.config_entries.async_get_entry(entry_id)
             if entry is None:
-                async_source_missing(self.hass, self.entry, entry_id, "solar forecast")
+                if repair:
+                    async_source_missing(
+                        self.hass, self.entry, entry_id, "solar forecast"
+                    )
                 raise HomeAssistantError(f"{entry_id} does not exist")
-            async_source_found(self.hass, self.entry, entry_id)
+            if repair:
+                async_source_found(self.hass, self.entry, entry_id)
             if (platform := platforms.get(entry.domain)) is None:
                 raise HomeAssistantError(f"{entry.title} gives no solar forecast")
             forecast = await platform(self.hass, entry_id)
@@ -363,13 +432,20 @@ class SiteForecaster:
             total += np.nan_to_num(series.values)
         return total
 
-    async def _async_weather_pv(self, start: datetime, slots: int) -> FloatArray:
-        """Model the array clear-sky under the weather entity's hourly cloud cover."""
+    async def _async_weather_pv(
+        self, start: datetime, slots: int, *, repair: bool = True
+    ) -> FloatArray:
+        """Model the array clear-sky under the weather entity's hourly cloud cover.
+
+        ``repair``: raise (and withdraw) a repair issue when the entity is missing (when planning).
+        """
         entity_id = self.options[CONF_WEATHER_ENTITY]
         if self.hass.states.get(entity_id) is None:
-            async_source_missing(self.hass, self.entry, entity_id, "weather entity")
+            if repair:
+                async_source_missing(self.hass, self.entry, entity_id, "weather entity")
             raise HomeAssistantError(f"{entity_id} does not exist")
-        async_source_found(self.hass, self.entry, entity_id)
+        if repair:
+            async_source_found(self.hass, self.entry, entity_id)
         response = await self.hass.services.async_call(
             "weather",
             "get_forecasts",
@@ -418,6 +494,148 @@ class SiteForecaster:
         )
         # Beyond the weather forecast: the calibration's typical clearness (no cloud input).
         return np.where(np.isfinite(cloud), with_weather, typical)
+
+    async def async_alternatives(
+        self,
+        start: datetime,
+        slot_minutes: int,
+        load_kw: FloatArray,
+        pv_kw: FloatArray,
+    ) -> Alternatives:
+        """Every load and PV forecast the site has for the last plan, the plan's own marked as used.
+
+        ``start`` (UTC) and ``slot_minutes`` are the plan's, ``load_kw`` and ``pv_kw`` its forecasts.
+        Computed only when asked (the panel's Forecasts tab), once per planning run: later questions
+        about the same run, and questions while it is being computed, share one answer.
+        """
+        key = (self._runs, start, slot_minutes, len(load_kw))
+        if self._alternatives is None or self._alternatives[0] != key:
+            task = self.hass.async_create_task(
+                self._async_alternatives(start, slot_minutes, load_kw, pv_kw),
+                f"{DOMAIN} forecast alternatives",
+            )
+            self._alternatives = (key, task)
+        task = self._alternatives[1]
+        try:
+            # One asker giving up (a closed panel) must not cancel it for the others.
+            return await asyncio.shield(task)
+        except Exception:
+            if self._alternatives is not None and self._alternatives[1] is task:
+                self._alternatives = None
+            raise
+
+    async def _async_alternatives(
+        self,
+        start: datetime,
+        slot_minutes: int,
+        load_kw: FloatArray,
+        pv_kw: FloatArray,
+    ) -> Alternatives:
+        grid_slots = len(load_kw) * slot_minutes // GRID_MINUTES
+
+        def on_slots(values: FloatArray) -> FloatArray:
+            return to_slots(np.clip(values, 0, None), slot_minutes)
+
+        # Load: the built-in forecast always; Prophet's too when it is the chosen forecaster.
+        used_load = self.used.get("load", METHOD_BUILT_IN)
+        built_in = Alternative(
+            METHOD_BUILT_IN, "Built-in", used_load == METHOD_BUILT_IN
+        )
+        load = [built_in]
+        if self.options[CONF_LOAD_FORECASTER] == LOAD_FORECASTER_PROPHET:
+            load.append(
+                Alternative(METHOD_PROPHET, "Prophet", used_load == METHOD_PROPHET)
+            )
+        for alternative in load:
+            if alternative.used:
+                alternative.values = load_kw
+        if not built_in.used:
+            history, _ = await self._async_load_history(start)
+            built_in.values = on_slots(
+                await self._async_built_in_load(history, start, grid_slots)
+            )
+        if len(load) > 1 and not load[1].used:
+            # Prophet was chosen but could not forecast: the plan ran on the built-in one.
+            load[1].error = self._prophet_error or "Prophet could not forecast"
+
+        # PV: the chosen source, every other configured one, and the recent days' profile.
+        choice = self.options[CONF_PV_FORECAST]
+        used_pv = self.used.get("pv", METHOD_RECENT_DAYS)
+        pv: list[Alternative] = []
+        entries = self.options[CONF_SOLAR_FORECAST_ENTRIES]
+        if choice == PV_FORECAST_SOLAR or entries:
+            titles = []
+            for entry_id in entries:
+                entry = self.hass.config_entries.async_get_entry(entry_id)
+                titles.append(entry_id if entry is None else entry.title)
+            pv.append(
+                await self._async_pv_alternative(
+                    METHOD_SOLAR_FORECAST,
+                    "Solar forecast",
+                    ", ".join(titles),
+                    choice == PV_FORECAST_SOLAR,
+                    used_pv,
+                    pv_kw,
+                    partial(
+                        self._async_solar_forecast, start, grid_slots, repair=False
+                    ),
+                )
+            )
+        if weather := self.options.get(CONF_WEATHER_ENTITY):
+            pv.append(
+                await self._async_pv_alternative(
+                    METHOD_WEATHER,
+                    "Weather-based",
+                    weather,
+                    choice == PV_FORECAST_WEATHER,
+                    used_pv,
+                    pv_kw,
+                    partial(self._async_weather_pv, start, grid_slots, repair=False),
+                )
+            )
+
+        async def recent() -> FloatArray:
+            values, _ = await self._async_recent_pv(start, grid_slots)
+            return values
+
+        recent_days = await self._async_pv_alternative(
+            METHOD_RECENT_DAYS, "Recent days", None, False, used_pv, pv_kw, recent
+        )
+        # Known once the recent days were read (for the plan, or just now).
+        recent_days.detail = self._recent_source
+        recent_days.label = f"Recent days ({self._recent_source})"
+        pv.append(recent_days)
+        for alternative in pv:
+            if alternative.values is not None and not alternative.used:
+                alternative.values = on_slots(alternative.values)
+        # The plan's own forecast first.
+        pv.sort(key=lambda alternative: not alternative.used)
+        return Alternatives(load=load, pv=pv)
+
+    async def _async_pv_alternative(
+        self,
+        method: str,
+        name: str,
+        detail: str | None,
+        chosen: bool,
+        used: str,
+        pv_kw: FloatArray,
+        forecast: Callable[[], Awaitable[FloatArray]],
+    ) -> Alternative:
+        """One PV method's forecast: the plan's own, the chosen one's failure, or a new forecast."""
+        label = name if detail is None else f"{name} ({detail})"
+        alternative = Alternative(method, label, used == method, detail)
+        if alternative.used:
+            alternative.values = pv_kw
+        elif chosen:
+            # The chosen source failed when planning (the plan ran on the recent days): not again.
+            alternative.error = self.errors.get("pv", "failed")
+        else:
+            try:
+                alternative.values = await forecast()
+            except HomeAssistantError as err:
+                alternative.error = str(err)
+        return alternative
 
     def pv_array(self) -> PvArray:
         """Return the configured array at Home Assistant's location."""

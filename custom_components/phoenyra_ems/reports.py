@@ -14,13 +14,44 @@ from homeassistant.const import Platform
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, EXPECTED_PROFIT_HOURS
+from .const import (
+    CONF_CONNECTION,
+    CONF_INVERT_BATTERY_POWER,
+    CONF_INVERT_GRID_POWER,
+    CONF_INVERT_SETPOINT,
+    CONF_MODE,
+    CONF_POWER_UNIT,
+    CONF_REGISTER_MAP,
+    CONF_SETPOINT_ENTITY,
+    CONF_SETPOINT_TARGET,
+    CONF_SETPOINT_TOPIC,
+    CONF_TRANSPORT,
+    CONF_WRITE_DEADBAND_KW,
+    CONF_WRITE_MIN_SECONDS,
+    DOMAIN,
+    ENTITY_SUFFIX,
+    EXPECTED_PROFIT_HOURS,
+    JSON_PATH_SUFFIX,
+    MODE_LIVE,
+    TARGET_MQTT,
+    TARGET_NUMBER,
+    TOPIC_SUFFIX,
+    TRANSPORT_ENTITIES,
+    TRANSPORT_MODBUS,
+    TRANSPORT_MQTT,
+)
+from .device import device_config
+from .engine.registers import SETPOINT, SIGNALS
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
 
     from .coordinator import EmsCoordinator
     from .engine.kpi import EnergyTotals
+    from .forecasts import Alternative
 
 # Sensors whose history get_history returns (keys of the sensor descriptions).
 HISTORY_SENSORS = (
@@ -143,6 +174,47 @@ def forecast_report(coordinator: EmsCoordinator) -> dict[str, Any]:
             }
             for k in range(problem.slots)
         ],
+    }
+
+
+def _alternative(alternative: Alternative) -> dict[str, Any]:
+    values = alternative.values
+    return {
+        "method": alternative.method,
+        "label": alternative.label,
+        "detail": alternative.detail,
+        "used": alternative.used,
+        "kw": None if values is None else [round(float(value), 4) for value in values],
+        "error": alternative.error,
+    }
+
+
+async def async_forecast_report(
+    coordinator: EmsCoordinator, *, alternatives: bool = False
+) -> dict[str, Any]:
+    """Report the plan's forecasts; with ``alternatives``, every load and PV forecast the site has.
+
+    The alternatives (per slot of the plan, the plan's own marked ``used``) are computed only here,
+    once per planning run.
+    """
+    report = forecast_report(coordinator)
+    problem = coordinator.problem
+    if not alternatives:
+        return report
+    if problem is None:
+        return {**report, "alternatives": {"load": [], "pv": []}}
+    found = await coordinator.forecaster.async_alternatives(
+        dt_util.as_utc(problem.start),
+        problem.slot_minutes,
+        problem.load_kw,
+        problem.pv_kw,
+    )
+    return {
+        **report,
+        "alternatives": {
+            "load": [_alternative(alternative) for alternative in found.load],
+            "pv": [_alternative(alternative) for alternative in found.pv],
+        },
     }
 
 
@@ -270,3 +342,87 @@ def analytics_report(coordinator: EmsCoordinator, days: int) -> dict[str, Any]:
             run.as_dict() for run in coordinator.memory.runs.runs[-RECENT_RUNS:]
         ][::-1],
     }
+
+
+# The Modbus connection as the Modbus step of the flows names its fields.
+_MODBUS_TCP = ("host", "port", "timeout_s")
+_MODBUS_RTU = ("serial_port", "baudrate", "parity", "stopbits", "bytesize", "timeout_s")
+# Per register: what the registers step asks; unit id and byte orders are the Modbus step's.
+_REGISTER_FIELDS = ("address", "register_type", "data_type", "scale")
+_REGISTER_SHARED = ("unit_id", "word_order", "byte_order")
+
+
+def _fields(
+    values: Mapping[str, Any], keys: tuple[str, ...] | list[str]
+) -> list[dict[str, Any]]:
+    """Return the ``keys`` of ``values`` that are set, as (key, value) rows."""
+    return [
+        {"key": key, "value": values[key]}
+        for key in keys
+        if values.get(key) not in (None, "")
+    ]
+
+
+def device_report(entry: ConfigEntry) -> dict[str, Any]:
+    """Describe where a site's measurements come from and where its setpoint goes.
+
+    Grouped by the step of the flows that sets them (device, entities, mqtt_topics, modbus,
+    registers), with the flows' field names, so the panel labels them with the flows' texts.
+    A demo site has no device: its battery is simulated.
+    """
+    if entry.data.get(CONF_MODE) != MODE_LIVE:
+        return {"mode": entry.data.get(CONF_MODE, "demo"), "groups": []}
+    device = device_config(entry.data)
+    transport = device.get(CONF_TRANSPORT)
+    target = device[CONF_SETPOINT_TARGET]
+    keys = [CONF_TRANSPORT, CONF_SETPOINT_TARGET]
+    if target == TARGET_NUMBER:
+        keys.append(CONF_SETPOINT_ENTITY)
+    keys += [CONF_INVERT_SETPOINT, CONF_WRITE_DEADBAND_KW, CONF_WRITE_MIN_SECONDS]
+    groups: list[dict[str, Any]] = [{"step": "device", "fields": _fields(device, keys)}]
+    signs = [CONF_INVERT_BATTERY_POWER, CONF_INVERT_GRID_POWER]
+    if transport == TRANSPORT_ENTITIES:
+        keys = [signal + ENTITY_SUFFIX for signal in SIGNALS]
+        groups.append({"step": "entities", "fields": _fields(device, keys + signs)})
+    elif transport == TRANSPORT_MQTT:
+        keys = []
+        for signal in SIGNALS:
+            keys += [signal + TOPIC_SUFFIX, signal + JSON_PATH_SUFFIX]
+        keys.append(CONF_POWER_UNIT)
+        if target == TARGET_MQTT:
+            keys.append(CONF_SETPOINT_TOPIC)
+        groups.append({"step": "mqtt_topics", "fields": _fields(device, keys + signs)})
+    elif transport == TRANSPORT_MODBUS:
+        connection = dict(device.get(CONF_CONNECTION) or {})
+        protocol = connection.pop(CONF_TRANSPORT, None)
+        if protocol == "rtu":
+            # Stored as "port"; the Modbus step asks for it as the serial port.
+            connection["serial_port"] = connection.pop("port", None)
+        registers: dict[str, Any] = device.get(CONF_REGISTER_MAP) or {}
+        shared: dict[str, Any] = next(iter(registers.values()), {})
+        groups.append(
+            {
+                "step": "modbus",
+                "fields": [
+                    {"key": "protocol", "value": protocol},
+                    *_fields(
+                        connection, _MODBUS_RTU if protocol == "rtu" else _MODBUS_TCP
+                    ),
+                    *_fields(shared, _REGISTER_SHARED),
+                ],
+            }
+        )
+        groups.append(
+            {
+                "step": "registers",
+                "registers": [
+                    {
+                        "signal": name,
+                        **{key: registers[name].get(key) for key in _REGISTER_FIELDS},
+                    }
+                    for name in (*SIGNALS, SETPOINT)
+                    if name in registers
+                ],
+            }
+        )
+    return {"mode": MODE_LIVE, "groups": groups}

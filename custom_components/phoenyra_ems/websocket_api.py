@@ -8,6 +8,10 @@ from homeassistant.components import websocket_api
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.dispatcher import (
+    async_dispatcher_connect,
+    async_dispatcher_send,
+)
 import voluptuous as vol
 
 from .config_flow import (
@@ -32,8 +36,9 @@ from .reports import (
     MAX_ANALYTICS_DAYS,
     MAX_HISTORY_HOURS,
     analytics_report,
+    async_forecast_report,
     async_history_report,
-    forecast_report,
+    device_report,
     plan_report,
     state_report,
 )
@@ -63,6 +68,9 @@ if TYPE_CHECKING:
     from .coordinator import EmsCoordinator
 
 ATTR_ENTRY_ID = "entry_id"
+# Sent when a site unloads (formatted with its entry id): its subscriptions end.
+SIGNAL_SITE_UNLOADED = f"{DOMAIN}_site_unloaded_{{}}"
+ATTR_ALTERNATIVES = "alternatives"
 _ENTRY: dict[str | vol.Marker, Any] = {vol.Required(ATTR_ENTRY_ID): str}
 
 
@@ -83,6 +91,12 @@ def async_setup_websocket(hass: HomeAssistant) -> None:
         ws_settings_update,
     ):
         websocket_api.async_register_command(hass, command)
+
+
+@callback
+def async_site_unloaded(hass: HomeAssistant, entry_id: str) -> None:
+    """End the subscriptions of a site that unloaded."""
+    async_dispatcher_send(hass, SIGNAL_SITE_UNLOADED.format(entry_id))
 
 
 def _answer(
@@ -130,14 +144,26 @@ def ws_plan(
     _answer(connection, msg["id"], lambda: plan_report(site(hass, msg[ATTR_ENTRY_ID])))
 
 
-@websocket_api.websocket_command({vol.Required("type"): f"{DOMAIN}/forecast", **_ENTRY})
-@callback
-def ws_forecast(
+@websocket_api.websocket_command(
+    {
+        vol.Required("type"): f"{DOMAIN}/forecast",
+        **_ENTRY,
+        vol.Optional(ATTR_ALTERNATIVES, default=False): bool,
+    }
+)
+@websocket_api.async_response
+async def ws_forecast(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
-    """Answer with the forecasts of the site's plan."""
-    _answer(
-        connection, msg["id"], lambda: forecast_report(site(hass, msg[ATTR_ENTRY_ID]))
+    """Answer with the forecasts of the site's plan; with ``alternatives``, every other one too."""
+    try:
+        coordinator = site(hass, msg[ATTR_ENTRY_ID])
+    except HomeAssistantError as err:
+        connection.send_error(msg["id"], "invalid_request", str(err))
+        return
+    connection.send_result(
+        msg["id"],
+        await async_forecast_report(coordinator, alternatives=msg[ATTR_ALTERNATIVES]),
     )
 
 
@@ -196,7 +222,11 @@ def ws_analytics(
 def ws_subscribe(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
-    """Send the site's state on every update, and its plan whenever a new one is made."""
+    """Send the site's state on every update, and its plan whenever a new one is made.
+
+    When the site unloads (a restart with new settings, or its removal) the subscription ends with
+    an event ``{"ended": "site_unloaded"}``: the panel subscribes again once the site is back.
+    """
     try:
         coordinator: EmsCoordinator = site(hass, msg[ATTR_ENTRY_ID])
     except HomeAssistantError as err:
@@ -214,7 +244,29 @@ def ws_subscribe(
             event["plan"] = plan_report(coordinator)
         connection.send_message(websocket_api.event_message(msg["id"], event))
 
-    connection.subscriptions[msg["id"]] = coordinator.async_add_listener(forward)
+    stops = [coordinator.async_add_listener(forward)]
+
+    @callback
+    def unsubscribe() -> None:
+        # Once: when the site ended it, and again when the client unsubscribes.
+        while stops:
+            stops.pop()()
+
+    @callback
+    def ended() -> None:
+        unsubscribe()
+        # The subscription stays registered (inert) so that the client's unsubscribe succeeds.
+        connection.send_message(
+            websocket_api.event_message(msg["id"], {"ended": "site_unloaded"})
+        )
+
+    stops.append(
+        async_dispatcher_connect(
+            hass, SIGNAL_SITE_UNLOADED.format(msg[ATTR_ENTRY_ID]), ended
+        )
+    )
+
+    connection.subscriptions[msg["id"]] = unsubscribe
     connection.send_result(msg["id"])
     forward()
 
@@ -301,6 +353,8 @@ async def ws_settings(
             "editable": connection.user.is_admin,
             "schema": serialize_schema(schema, custom_serializer=cv.custom_serializer),
             "options": _current_settings(entry),
+            # Shown, not edited here: the flows that change it test the connection first.
+            "device": device_report(entry),
         },
     )
 

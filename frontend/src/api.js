@@ -2,14 +2,21 @@
 
 export const DOMAIN = "phoenyra_ems";
 const STALE_MS = 60000;
-const RETRY_MS = 5000;
+// Subscribing again after a failure: 1 s, then twice as long each time, at most 10 s.
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 10000;
+// How long a site that ended its subscription (a restart) may take to come back before it is an error.
+const RESTART_PATIENCE_MS = 60000;
 
 export function fetchSites(hass) {
   return hass.callWS({ type: `${DOMAIN}/sites` });
 }
 
-export function fetchForecast(hass, entryId) {
-  return hass.callWS({ type: `${DOMAIN}/forecast`, entry_id: entryId });
+/** The plan's forecasts; with ``alternatives``, every load and PV forecast the site has (the Forecasts tab). */
+export function fetchForecast(hass, entryId, alternatives = false) {
+  const message = { type: `${DOMAIN}/forecast`, entry_id: entryId };
+  if (alternatives) message.alternatives = true;
+  return hass.callWS(message);
 }
 
 export function fetchAnalytics(hass, entryId, days) {
@@ -38,6 +45,10 @@ export function errorMessage(err) {
 /**
  * The live data of one site: state on every control tick, the plan whenever a new one is made, and the
  * forecast the plan was made for (fetched anew with every plan). ``onChange`` is called after each change.
+ *
+ * A site that restarts (new settings) ends its subscription with an event ``{ended: ...}``: the feed then
+ * subscribes again until the site is back (``restarting`` meanwhile). Should events stop without that, a
+ * watchdog subscribes again after a minute of silence.
  */
 export class SiteFeed {
   constructor(onChange) {
@@ -48,11 +59,16 @@ export class SiteFeed {
     this._lastEvent = 0;
     this._watchdog = undefined;
     this._retry = undefined;
+    this._attempts = 0;
+    this._endedAt = 0;
     this._hass = undefined;
     this.state = undefined;
     this.plan = undefined;
     this.forecast = undefined;
     this.error = undefined;
+    this.restarting = false;
+    // How often the site ended a subscription and was followed again (for tests and diagnostics).
+    this.resubscriptions = 0;
   }
 
   /** Follows the site ``entryId`` through ``hass``'s connection (no-op when already following it). */
@@ -63,14 +79,12 @@ export class SiteFeed {
     this.disconnect();
     this._key = entryId;
     this._subscribe(entryId);
-    // A site that restarts (new settings) ends the old subscription's events: follow it again when
-    // nothing came for a minute, or soon after an error.
     this._watchdog = setInterval(() => {
       if (this._unsub && Date.now() - this._lastEvent > STALE_MS) this.resubscribe();
     }, 10000);
   }
 
-  /** Subscribes anew (after the site restarted). */
+  /** Subscribes anew. */
   resubscribe() {
     const entryId = this._key;
     if (!entryId) return;
@@ -83,6 +97,7 @@ export class SiteFeed {
     this._watchdog = undefined;
     this._dropSubscription();
     this._key = undefined;
+    this.restarting = false;
   }
 
   _subscribe(entryId) {
@@ -97,13 +112,24 @@ export class SiteFeed {
     subscription.catch((err) => {
       if (generation !== this._generation) return;
       this._unsub = undefined;
-      this.error = errorMessage(err);
+      // While a restarting site is not back yet, its "not loaded" is expected: keep waiting quietly.
+      if (!this.restarting || Date.now() - this._endedAt > RESTART_PATIENCE_MS) {
+        this.restarting = false;
+        this.error = errorMessage(err);
+      }
       this._onChange();
-      this._retry = setTimeout(() => {
-        this._retry = undefined;
-        if (generation === this._generation) this._subscribe(entryId);
-      }, RETRY_MS);
+      this._retryLater(entryId, generation);
     });
+  }
+
+  _retryLater(entryId, generation) {
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this._attempts);
+    this._attempts++;
+    clearTimeout(this._retry);
+    this._retry = setTimeout(() => {
+      this._retry = undefined;
+      if (generation === this._generation) this._subscribe(entryId);
+    }, delay);
   }
 
   _dropSubscription() {
@@ -123,12 +149,30 @@ export class SiteFeed {
     this.plan = undefined;
     this.forecast = undefined;
     this.error = undefined;
+    this.restarting = false;
+  }
+
+  /** The site ended the subscription (it restarts): follow it again once it is back. */
+  _ended(entryId) {
+    this._dropSubscription();
+    this.restarting = true;
+    this._endedAt = Date.now();
+    this._attempts = 0;
+    this.resubscriptions++;
+    this._onChange();
+    this._retryLater(entryId, this._generation);
   }
 
   _event(hass, entryId, generation, event) {
     if (generation !== this._generation) return;
+    if (event.ended) {
+      this._ended(entryId);
+      return;
+    }
     this._lastEvent = Date.now();
+    this._attempts = 0;
     this.error = undefined;
+    this.restarting = false;
     if (event.state) this.state = event.state;
     if (event.plan) {
       this.plan = event.plan;

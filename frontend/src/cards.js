@@ -91,7 +91,9 @@ class PhoenyraEmsCardBase extends LitElement {
             ? html`<div class="empty">${t("no_sites")}</div>`
             : this._feed.error
               ? html`<div class="error">${this._feed.error}</div>`
-              : body}
+              : html`${this._feed.restarting
+                    ? html`<div class="muted" data-note="restarting">${t("site_restarting")}</div>`
+                    : nothing}${body}`}
       </div>
     </ha-card>`;
   }

@@ -209,37 +209,73 @@ export function forecastPriceChart(hass, t, colors, forecast) {
   };
 }
 
-/** A single series (load or PV forecast) per slot. */
-export function forecastSeriesChart(hass, colors, forecast, key, label, color) {
+/** The name of a forecasting method with what it ran on, in the user's language. */
+export function alternativeLabel(t, alternative) {
+  const name = t(`method_${alternative.method}`);
+  if (name === `method_${alternative.method}`) return alternative.label;
+  const detail = alternative.detail;
+  if (!detail) return name;
+  const source = t(`source_${detail.replace(/ /g, "_")}`);
+  return `${name} (${source.startsWith("source_") ? detail : source})`;
+}
+
+/**
+ * The load or PV forecast per slot (``key``: load_kw or pv_kw). With ``alternatives`` (every forecast the
+ * site has, the plan's own marked ``used``) the plan's is drawn filled and the others as dashed lines.
+ */
+export function forecastSeriesChart(hass, t, colors, forecast, key, label, color, alternatives, palette) {
   const slots = forecast?.slots || [];
   if (!slots.length) return undefined;
   const { times, end } = slotTimes(slots, forecast.slot_minutes);
+  const planned = slots.map((s) => s[key]);
+  const emphasised = (name) => ({
+    label: name,
+    data: steps(times, end, planned),
+    stepped: "after",
+    borderColor: color,
+    backgroundColor: alpha(color, 0.2),
+    fill: "origin",
+    borderWidth: 2.5,
+    pointRadius: 0,
+    order: 1,
+  });
+  const datasets = [];
+  const shown = (alternatives || []).filter((a) => Array.isArray(a.kw) && a.kw.length === slots.length);
+  if (shown.length <= 1) {
+    const own = shown.find((a) => a.used);
+    datasets.push(emphasised(own ? `${alternativeLabel(t, own)} · ${t("used_by_plan")}` : label));
+  } else {
+    let other = 0;
+    for (const alternative of shown) {
+      const name = alternativeLabel(t, alternative);
+      if (alternative.used) {
+        datasets.push(emphasised(`${name} · ${t("used_by_plan")}`));
+        continue;
+      }
+      const lineColor = palette[other++ % palette.length];
+      datasets.push({
+        label: name,
+        data: steps(times, end, alternative.kw),
+        stepped: "after",
+        borderColor: lineColor,
+        backgroundColor: lineColor,
+        borderDash: [6, 4],
+        fill: false,
+        borderWidth: 1.5,
+        pointRadius: 0,
+        order: 0,
+      });
+    }
+  }
   const options = baseOptions(colors);
   options.plugins.phoenyraNow = { color: colors.text };
-  options.plugins.legend.display = false;
+  options.plugins.legend.display = shown.length > 0;
   options.plugins.tooltip.callbacks = { label: tooltipNumber(hass, "kW", 2) };
   options.scales = {
     x: timeAxis(hass, colors, times[0], end),
     y: valueAxis(colors, "kW", "left", { beginAtZero: true }),
   };
-  return {
-    type: "line",
-    data: {
-      datasets: [
-        {
-          label,
-          data: steps(times, end, slots.map((s) => s[key])),
-          stepped: "after",
-          borderColor: color,
-          backgroundColor: alpha(color, 0.2),
-          fill: "origin",
-          borderWidth: 1.5,
-          pointRadius: 0,
-        },
-      ],
-    },
-    options,
-  };
+  return { type: "line", data: { datasets }, options, series: datasets.length };
 }
 
 /** Profit per day (bars: green for a gain, red for a loss). */

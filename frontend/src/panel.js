@@ -158,14 +158,15 @@ class PhoenyraEmsPanel extends LitElement {
       case "analytics":
         return html`<phoenyra-ems-analytics data-tab-content="analytics" .hass=${this.hass} .entryId=${this._entryId}></phoenyra-ems-analytics>`;
       case "forecasts":
-        return html`<phoenyra-ems-forecasts data-tab-content="forecasts" .hass=${this.hass} .forecast=${this._feed.forecast}></phoenyra-ems-forecasts>`;
-      case "settings":
-        return html`<phoenyra-ems-settings
-          data-tab-content="settings"
+        return html`<phoenyra-ems-forecasts
+          data-tab-content="forecasts"
           .hass=${this.hass}
           .entryId=${this._entryId}
-          @settings-saved=${() => setTimeout(() => this._feed.resubscribe(), 3000)}
-        ></phoenyra-ems-settings>`;
+          .forecast=${this._feed.forecast}
+        ></phoenyra-ems-forecasts>`;
+      case "settings":
+        // After a save the site restarts: its subscription ends and the feed follows it again.
+        return html`<phoenyra-ems-settings data-tab-content="settings" .hass=${this.hass} .entryId=${this._entryId}></phoenyra-ems-settings>`;
       default:
         return this._renderLive(t);
     }
@@ -185,6 +186,9 @@ class PhoenyraEmsPanel extends LitElement {
       content = html`<div class="card empty" data-note="no-sites">${t("no_sites")}</div>`;
     } else {
       content = html`
+        ${this._feed.restarting
+          ? html`<div class="card notice feed-note" data-note="restarting">${t("site_restarting")}</div>`
+          : nothing}
         ${this._feed.error ? html`<div class="card error feed-error">${this._feed.error}</div>` : nothing}
         ${this._renderTab(tab, t)}
       `;
@@ -351,8 +355,12 @@ class PhoenyraEmsPanel extends LitElement {
         margin-top: 8px;
         font-size: 0.85em;
       }
-      .feed-error {
+      .feed-error,
+      .feed-note {
         margin-bottom: 16px;
+      }
+      .notice {
+        border-left: 4px solid var(--info-color, var(--primary-color, #03a9f4));
       }
       @media (max-width: 450px) {
         .content {

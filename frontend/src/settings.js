@@ -1,12 +1,28 @@
 // The Settings tab: the site's options form (Home Assistant's serialised options-flow schema), editable
-// for administrators, read-only for everybody else.
+// for administrators, read-only for everybody else; and the site's device, shown read-only (Home
+// Assistant's own flows change it, with their connection tests).
 
 import { LitElement, html, css, nothing } from "lit";
 import { errorMessage, fetchSettings, saveSettings } from "./api.js";
+import { formatNumber } from "./format.js";
 import { translator } from "./i18n.js";
 import { cardStyles } from "./styles.js";
 
 const PREFIX = "component.phoenyra_ems";
+// Device fields whose values are choices of a selector (translated by its options).
+const CHOICES = new Set([
+  "transport",
+  "setpoint_target",
+  "power_unit",
+  "protocol",
+  "parity",
+  "word_order",
+  "byte_order",
+  "register_type",
+  "data_type",
+]);
+const UNITS = { write_deadband_kw: "kW", write_min_interval_seconds: "s", timeout_s: "s" };
+const REGISTER_COLUMNS = ["address", "register_type", "data_type", "scale"];
 
 class PhoenyraEmsSettings extends LitElement {
   static properties = {
@@ -230,6 +246,84 @@ class PhoenyraEmsSettings extends LitElement {
     </div>`;
   }
 
+  _deviceValue(key, value, t) {
+    if (typeof value === "boolean") return value ? t("yes") : t("no");
+    if (CHOICES.has(key)) return this._tr(`selector.${key}.options.${value}`, String(value));
+    if (typeof value === "number") {
+      // Addresses and ids as they are; fractions in the user's number format, as precise as stored.
+      const decimals = Math.min(4, (String(value).split(".")[1] || "").length);
+      const text = Number.isInteger(value) ? String(value) : formatNumber(this.hass, value, decimals);
+      const unit = UNITS[key];
+      return unit ? `${text} ${unit}` : text;
+    }
+    return String(value);
+  }
+
+  _openIntegration() {
+    const url = `/config/integrations/integration/phoenyra_ems?config_entry=${encodeURIComponent(this.entryId)}`;
+    window.history.pushState(null, "", url);
+    window.dispatchEvent(new CustomEvent("location-changed", { detail: { replace: false } }));
+  }
+
+  _renderDevice(t, editable) {
+    const device = this._settings.device;
+    if (!device) return nothing;
+    if (device.mode !== "live") {
+      return html`<div class="card device" data-device="demo">
+        <h2>${t("device")}</h2>
+        <div class="muted" data-note="simulated">${t("device_simulated")}</div>
+      </div>`;
+    }
+    const groups = device.groups || [];
+    return html`<div class="card device" data-device="live">
+      <h2>${t("device")}</h2>
+      ${groups.map((group) => {
+        const base = `options.step.${group.step}`;
+        const title = this._tr(`${base}.title`, group.step);
+        if (group.registers) {
+          return html`<h3>${title}</h3>
+            <div class="scroll">
+              <table data-table="registers">
+                <thead>
+                  <tr>
+                    <th>${t("signal")}</th>
+                    ${REGISTER_COLUMNS.map(
+                      (column) => html`<th>${this._tr(`${base}.sections.soc.data.${column}`, column)}</th>`,
+                    )}
+                  </tr>
+                </thead>
+                <tbody>
+                  ${group.registers.map(
+                    (row) => html`<tr>
+                      <td>${this._tr(`${base}.sections.${row.signal}.name`, row.signal)}</td>
+                      ${REGISTER_COLUMNS.map((column) => html`<td>${this._deviceValue(column, row[column], t)}</td>`)}
+                    </tr>`,
+                  )}
+                </tbody>
+              </table>
+            </div>`;
+        }
+        return html`<h3>${title}</h3>
+          <dl>
+            ${(group.fields || []).map(
+              (field) => html`<dt>${this._tr(`${base}.data.${field.key}`, field.key)}</dt>
+                <dd data-device-field=${field.key}>${this._deviceValue(field.key, field.value, t)}</dd>`,
+            )}
+          </dl>`;
+      })}
+      ${editable
+        ? html`<div class="device-actions">
+            <button class="secondary" data-action="change-device" @click=${this._openIntegration}>${t("device_change")}</button>
+            <div class="description">
+              ${t("device_change_hint", {
+                device: `“${this._tr("options.step.init.menu_options.device", "Device connection")}”`,
+              })}
+            </div>
+          </div>`
+        : html`<div class="description">${t("device_readonly")}</div>`}
+    </div>`;
+  }
+
   render() {
     const t = translator(this.hass);
     if (this._error) return html`<div class="card error">${t("settings_unavailable", { error: this._error })}</div>`;
@@ -239,6 +333,7 @@ class PhoenyraEmsSettings extends LitElement {
     return html`
       <div class="wrap" data-editable=${editable ? "true" : "false"}>
         ${editable ? nothing : html`<div class="card notice" data-note="readonly">${t("settings_readonly")}</div>`}
+        ${this._renderDevice(t, editable)}
         ${schema.map((item) =>
           item.type === "expandable" && Array.isArray(item.schema)
             ? html`<div class="card">
@@ -325,6 +420,53 @@ class PhoenyraEmsSettings extends LitElement {
       }
       .saved {
         color: var(--success-color, #43a047);
+      }
+      .device h3 {
+        margin: 12px 0 4px;
+        font-size: 1em;
+        font-weight: 500;
+      }
+      .device dl {
+        display: grid;
+        grid-template-columns: minmax(0, 1fr) minmax(0, 1fr);
+        gap: 4px 16px;
+        margin: 0;
+      }
+      .device dt {
+        color: var(--secondary-text-color);
+      }
+      .device dd {
+        margin: 0;
+        overflow-wrap: anywhere;
+      }
+      .device .scroll {
+        overflow-x: auto;
+      }
+      .device table {
+        border-collapse: collapse;
+        width: 100%;
+      }
+      .device th,
+      .device td {
+        text-align: left;
+        padding: 4px 8px 4px 0;
+        border-bottom: 1px solid var(--divider-color, #e0e0e0);
+        white-space: nowrap;
+      }
+      @media (max-width: 450px) {
+        .device dl {
+          grid-template-columns: minmax(0, 1fr);
+        }
+        .device dd {
+          margin-bottom: 6px;
+        }
+      }
+      .device-actions {
+        display: flex;
+        flex-direction: column;
+        align-items: flex-start;
+        gap: 6px;
+        margin-top: 12px;
       }
     `,
   ];

@@ -22,9 +22,6 @@ from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
@@ -130,12 +127,14 @@ from .coordinator import PhoenyraConfigEntry, ems_options, site_config, strategy
 from .device_flow import (
     async_test_modbus,
     async_test_mqtt,
+    choice_selector,
     device_schema,
     entities_schema,
     format_values,
     modbus_connection,
     modbus_schema,
     mqtt_schema,
+    number_selector,
     register_map,
     registers_schema,
     validate_device,
@@ -167,25 +166,6 @@ _ERROR_FOR_FIELD = {
 }
 
 
-def _number(
-    minimum: float, maximum: float, step: float, unit: str | None = None
-) -> NumberSelector:
-    config = NumberSelectorConfig(
-        min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX
-    )
-    if unit is not None:
-        config["unit_of_measurement"] = unit
-    return NumberSelector(config)
-
-
-def _choice(options: list[str], key: str) -> SelectSelector:
-    return SelectSelector(
-        SelectSelectorConfig(
-            options=options, translation_key=key, mode=SelectSelectorMode.DROPDOWN
-        )
-    )
-
-
 def site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
     """Battery, grid and tariff sections, filled with ``values`` (an entry's data or defaults)."""
     battery = {**DEFAULT_BATTERY, **values.get(SECTION_BATTERY, {})}
@@ -197,26 +177,26 @@ def site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
                 {
                     vol.Required(
                         CONF_CAPACITY_KWH, default=battery[CONF_CAPACITY_KWH]
-                    ): _number(0, 100000, 0.1, "kWh"),
+                    ): number_selector(0, 100000, 0.1, "kWh"),
                     vol.Required(
                         CONF_MAX_CHARGE_KW, default=battery[CONF_MAX_CHARGE_KW]
-                    ): _number(0, 100000, 0.1, "kW"),
+                    ): number_selector(0, 100000, 0.1, "kW"),
                     vol.Required(
                         CONF_MAX_DISCHARGE_KW, default=battery[CONF_MAX_DISCHARGE_KW]
-                    ): _number(0, 100000, 0.1, "kW"),
+                    ): number_selector(0, 100000, 0.1, "kW"),
                     vol.Required(
                         CONF_CHARGE_EFFICIENCY, default=battery[CONF_CHARGE_EFFICIENCY]
-                    ): _number(0, 1, 0.01),
+                    ): number_selector(0, 1, 0.01),
                     vol.Required(
                         CONF_DISCHARGE_EFFICIENCY,
                         default=battery[CONF_DISCHARGE_EFFICIENCY],
-                    ): _number(0, 1, 0.01),
-                    vol.Required(CONF_SOC_MIN, default=battery[CONF_SOC_MIN]): _number(
-                        0, 100, 1, "%"
-                    ),
-                    vol.Required(CONF_SOC_MAX, default=battery[CONF_SOC_MAX]): _number(
-                        0, 100, 1, "%"
-                    ),
+                    ): number_selector(0, 1, 0.01),
+                    vol.Required(
+                        CONF_SOC_MIN, default=battery[CONF_SOC_MIN]
+                    ): number_selector(0, 100, 1, "%"),
+                    vol.Required(
+                        CONF_SOC_MAX, default=battery[CONF_SOC_MAX]
+                    ): number_selector(0, 100, 1, "%"),
                 }
             ),
             {"collapsed": False},
@@ -226,10 +206,10 @@ def site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
                 {
                     vol.Required(
                         CONF_MAX_IMPORT_KW, default=grid[CONF_MAX_IMPORT_KW]
-                    ): _number(0, 100000, 0.1, "kW"),
+                    ): number_selector(0, 100000, 0.1, "kW"),
                     vol.Required(
                         CONF_MAX_EXPORT_KW, default=grid[CONF_MAX_EXPORT_KW]
-                    ): _number(0, 100000, 0.1, "kW"),
+                    ): number_selector(0, 100000, 0.1, "kW"),
                 }
             ),
             {"collapsed": False},
@@ -239,7 +219,7 @@ def site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
                 {
                     vol.Required(
                         CONF_PRICE_SOURCE, default=tariff[CONF_PRICE_SOURCE]
-                    ): _choice(
+                    ): choice_selector(
                         [
                             PRICE_SOURCE_DEMO,
                             PRICE_SOURCE_AWATTAR_AT,
@@ -252,18 +232,18 @@ def site_schema(values: Mapping[str, Any]) -> dict[vol.Marker, Any]:
                         CONF_PRICE_ENTITY,
                         description={"suggested_value": tariff.get(CONF_PRICE_ENTITY)},
                     ): EntitySelector(EntitySelectorConfig(domain=SENSOR_DOMAIN)),
-                    vol.Required(CONF_VAT_PCT, default=tariff[CONF_VAT_PCT]): _number(
-                        0, 100, 0.1, "%"
-                    ),
+                    vol.Required(
+                        CONF_VAT_PCT, default=tariff[CONF_VAT_PCT]
+                    ): number_selector(0, 100, 0.1, "%"),
                     vol.Required(
                         CONF_GRID_FEE_CT_KWH, default=tariff[CONF_GRID_FEE_CT_KWH]
-                    ): _number(0, 1000, 0.01, "ct/kWh"),
+                    ): number_selector(0, 1000, 0.01, "ct/kWh"),
                     vol.Required(
                         CONF_EXPORT_MODE, default=tariff[CONF_EXPORT_MODE]
-                    ): _choice([EXPORT_SPOT, EXPORT_FIXED], CONF_EXPORT_MODE),
+                    ): choice_selector([EXPORT_SPOT, EXPORT_FIXED], CONF_EXPORT_MODE),
                     vol.Required(
                         CONF_FEED_IN_CT_KWH, default=tariff[CONF_FEED_IN_CT_KWH]
-                    ): _number(0, 1000, 0.01, "ct/kWh"),
+                    ): number_selector(0, 1000, 0.01, "ct/kWh"),
                 }
             ),
             {"collapsed": False},
@@ -429,12 +409,15 @@ class DeviceSteps(FlowHandler[Any, ConfigFlowResult, Any]):
         """Ask for the register map, and read it once from the device."""
         errors: dict[str, str] = {}
         problems = ""
+        shown: Mapping[str, Any] = self._device
         if user_input is not None:
             entries, errors, problems = register_map(
                 user_input,
                 self._modbus,
                 self._device[CONF_SETPOINT_TARGET] == TARGET_MODBUS,
             )
+            # Shown again as typed, not as stored.
+            shown = {CONF_REGISTER_MAP: entries}
             if not errors:
                 errors, values, problems = await async_test_modbus(
                     self._device[CONF_CONNECTION], entries
@@ -445,7 +428,7 @@ class DeviceSteps(FlowHandler[Any, ConfigFlowResult, Any]):
                 return await self.async_step_connection_test()
         return self.async_show_form(
             step_id="registers",
-            data_schema=registers_schema(self._device),
+            data_schema=registers_schema(shown),
             errors=errors,
             description_placeholders={"problems": problems or "-"},
         )
@@ -509,7 +492,7 @@ class PhoenyraConfigFlow(DeviceSteps, ConfigFlow, domain=DOMAIN):
                 ): TextSelector(),
                 vol.Required(
                     CONF_MODE, default=values.get(CONF_MODE, MODE_DEMO)
-                ): _choice([MODE_DEMO, MODE_LIVE], CONF_MODE),
+                ): choice_selector([MODE_DEMO, MODE_LIVE], CONF_MODE),
                 **site_schema(values),
             }
         )
@@ -684,11 +667,11 @@ def _forecasts_schema(
         vol.Required(SECTION_FORECASTS): section(
             vol.Schema(
                 {
-                    default(CONF_LOAD_FORECASTER): _choice(
+                    default(CONF_LOAD_FORECASTER): choice_selector(
                         [LOAD_FORECASTER_BUILTIN, LOAD_FORECASTER_PROPHET],
                         CONF_LOAD_FORECASTER,
                     ),
-                    default(CONF_PV_FORECAST): _choice(
+                    default(CONF_PV_FORECAST): choice_selector(
                         [PV_FORECAST_DEMO, PV_FORECAST_SOLAR, PV_FORECAST_WEATHER],
                         CONF_PV_FORECAST,
                     ),
@@ -705,9 +688,9 @@ def _forecasts_schema(
                             "suggested_value": forecasts.get(CONF_WEATHER_ENTITY)
                         },
                     ): EntitySelector(EntitySelectorConfig(domain=Platform.WEATHER)),
-                    default(CONF_PV_KWP): _number(0.1, 10000, 0.1, "kWp"),
-                    default(CONF_PV_TILT): _number(0, 90, 1, "°"),
-                    default(CONF_PV_AZIMUTH): _number(0, 360, 1, "°"),
+                    default(CONF_PV_KWP): number_selector(0.1, 10000, 0.1, "kWp"),
+                    default(CONF_PV_TILT): number_selector(0, 90, 1, "°"),
+                    default(CONF_PV_AZIMUTH): number_selector(0, 360, 1, "°"),
                 }
             ),
             {"collapsed": True},
@@ -723,14 +706,18 @@ def _ems_schema(ems: Mapping[str, Any]) -> dict[vol.Marker, Any]:
                     vol.Required(
                         CONF_OPTIMIZATION_MINUTES,
                         default=ems[CONF_OPTIMIZATION_MINUTES],
-                    ): _number(1, 60, 1, "min"),
+                    ): number_selector(1, 60, 1, "min"),
                     vol.Required(
                         CONF_CONTROL_SECONDS, default=ems[CONF_CONTROL_SECONDS]
-                    ): _number(MIN_CONTROL_SECONDS, 300, 1, "s"),
-                    vol.Required(CONF_ENGINE, default=ems[CONF_ENGINE]): _choice(
+                    ): number_selector(MIN_CONTROL_SECONDS, 300, 1, "s"),
+                    vol.Required(
+                        CONF_ENGINE, default=ems[CONF_ENGINE]
+                    ): choice_selector(
                         [ENGINE_AUTO, ENGINE_HIGHS, ENGINE_CVXPY], CONF_ENGINE
                     ),
-                    vol.Required(CONF_FALLBACK, default=ems[CONF_FALLBACK]): _choice(
+                    vol.Required(
+                        CONF_FALLBACK, default=ems[CONF_FALLBACK]
+                    ): choice_selector(
                         [fallback.value for fallback in Fallback], CONF_FALLBACK
                     ),
                     vol.Optional(
@@ -751,22 +738,28 @@ def _strategies_schema(strategies: Mapping[str, Any]) -> dict[vol.Marker, Any]:
         vol.Required(SECTION_STRATEGIES): section(
             vol.Schema(
                 {
-                    default(CONF_SELECTION_MODE): _choice(
+                    default(CONF_SELECTION_MODE): choice_selector(
                         [SELECTION_AUTO, SELECTION_MANUAL], CONF_SELECTION_MODE
                     ),
-                    default(CONF_MANUAL_STRATEGY): _choice(
+                    default(CONF_MANUAL_STRATEGY): choice_selector(
                         [strategy.value for strategy in Strategy], CONF_MANUAL_STRATEGY
                     ),
-                    default(CONF_SWITCH_THRESHOLD): _number(0, 1, 0.01),
-                    default(CONF_BATTERY_PRICE): _number(0, 10000, 1, "EUR/kWh"),
-                    default(CONF_CYCLE_LIFE): _number(100, 100000, 100),
-                    default(CONF_DEMAND_CHARGE): _number(0, 1000, 0.01, "EUR/kW"),
-                    default(CONF_MIN_PRICE_SPREAD): _number(0, 1000, 0.1, "EUR/MWh"),
-                    default(CONF_MIN_PROFIT): _number(0, 1000, 0.01, "EUR"),
-                    default(CONF_PEAK_PERCENTILE): _number(0, 100, 1, "%"),
-                    default(CONF_PEAK_REDUCTION): _number(0, 100, 1, "%"),
-                    default(CONF_SMOOTHING_WINDOW): _number(1, 48, 1, "h"),
-                    default(CONF_TARGET_LOAD_FACTOR): _number(0, 1, 0.01),
+                    default(CONF_SWITCH_THRESHOLD): number_selector(0, 1, 0.01),
+                    default(CONF_BATTERY_PRICE): number_selector(
+                        0, 10000, 1, "EUR/kWh"
+                    ),
+                    default(CONF_CYCLE_LIFE): number_selector(100, 100000, 100),
+                    default(CONF_DEMAND_CHARGE): number_selector(
+                        0, 1000, 0.01, "EUR/kW"
+                    ),
+                    default(CONF_MIN_PRICE_SPREAD): number_selector(
+                        0, 1000, 0.1, "EUR/MWh"
+                    ),
+                    default(CONF_MIN_PROFIT): number_selector(0, 1000, 0.01, "EUR"),
+                    default(CONF_PEAK_PERCENTILE): number_selector(0, 100, 1, "%"),
+                    default(CONF_PEAK_REDUCTION): number_selector(0, 100, 1, "%"),
+                    default(CONF_SMOOTHING_WINDOW): number_selector(1, 48, 1, "h"),
+                    default(CONF_TARGET_LOAD_FACTOR): number_selector(0, 1, 0.01),
                     default(CONF_ALLOW_GRID_CHARGING): BooleanSelector(),
                 }
             ),

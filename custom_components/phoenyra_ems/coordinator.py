@@ -661,6 +661,8 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             if self.write_error != str(err):
                 LOGGER.warning("%s: cannot write the setpoint: %s", self.name, err)
             self.write_error = str(err)
+            # What the device holds now is unknown: the next tick writes again, deadband or not.
+            self.written_kw = None
             return
         if self.write_error is not None:
             LOGGER.info("%s: writes the setpoint again", self.name)

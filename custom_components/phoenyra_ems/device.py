@@ -9,6 +9,7 @@ decides what is fresh enough to act on and what to command (engine.control).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import replace
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,22 @@ def device_config(data: Mapping[str, Any]) -> dict[str, Any]:
 def _signed(config: Mapping[str, Any], signal: str, value: float) -> float:
     option = _INVERTIBLE.get(signal)
     return -value if option is not None and config.get(option) else value
+
+
+def mqtt_value(
+    config: Mapping[str, Any], signal: str, payload: str | bytes | bytearray
+) -> float:
+    """Return the value of ``signal`` in an MQTT payload, in the engine's unit and sign.
+
+    Powers arrive in the unit the device sends, the state of charge in percent. Raises
+    InvalidInputError when the payload holds no number (at the signal's JSON path).
+    """
+    value = parse_payload(payload, config.get(signal + JSON_PATH_SUFFIX) or None)
+    if signal != "soc":
+        value = PowerConverter.convert(
+            value, config[CONF_POWER_UNIT], UnitOfPower.KILO_WATT
+        )
+    return _signed(config, signal, value)
 
 
 class DeviceLink(ABC):
@@ -190,6 +207,11 @@ class _SetpointWriter:
                 "power_w": round(value_kw * 1000),
                 "mode": "idle" if kw == 0 else "discharge" if kw > 0 else "charge",
             }
+            if not self._mqtt_connected():
+                # Published now, paho would queue the command and send it, stale, on reconnect.
+                raise DeviceError(
+                    f"MQTT {self.topic}: cannot publish the setpoint: not connected"
+                )
             try:
                 await mqtt.async_publish(
                     self.hass, str(self.topic), json.dumps(payload), qos=1
@@ -198,6 +220,13 @@ class _SetpointWriter:
                 raise DeviceError(
                     f"MQTT {self.topic}: cannot publish the setpoint: {err}"
                 ) from err
+
+    def _mqtt_connected(self) -> bool:
+        try:
+            return mqtt.is_connected(self.hass)
+        except KeyError:
+            # MQTT is not set up.
+            return False
 
     async def _async_set_number(self, kw: float) -> None:
         state = self.hass.states.get(str(self.entity_id))
@@ -341,25 +370,19 @@ class MqttLink(DeviceLink):
             self._unsubscribe.pop()()
 
     def _receiver(self, signal: str) -> Callable[[mqtt.ReceiveMessage], None]:
-        json_path = self.config.get(signal + JSON_PATH_SUFFIX) or None
-        # Powers arrive in the unit the device sends; the state of charge in percent.
-        unit = (
-            UnitOfPower.KILO_WATT if signal == "soc" else self.config[CONF_POWER_UNIT]
-        )
-
         @callback
         def received(message: mqtt.ReceiveMessage) -> None:
             try:
-                value = parse_payload(message.payload, json_path)
+                value = mqtt_value(self.config, signal, message.payload)
             except InvalidInputError as err:
                 self._problem(signal, f"{message.topic}: {err}")
                 return
             self._problem(signal, None)
-            if signal != "soc":
-                value = PowerConverter.convert(value, unit, UnitOfPower.KILO_WATT)
-            self._readings[signal] = Reading(
-                _signed(self.config, signal, value), dt_util.now()
-            )
+            if message.retain and signal in self._readings:
+                # The broker replays a retained value on every (re)subscription: it says nothing
+                # about whether the device still reports, so it does not renew the reading.
+                return
+            self._readings[signal] = Reading(value, dt_util.now())
 
         return received
 
@@ -380,9 +403,16 @@ class ModbusLink(DeviceLink):
     ) -> None:
         """Describe the device ``config`` names; nothing connects before start."""
         super().__init__()
+        register_map = RegisterMap.from_dict(config[CONF_REGISTER_MAP])
+        if config[CONF_INVERT_SETPOINT] and register_map.setpoint is not None:
+            # The device counts charging as positive: its register holds the setpoint negated.
+            spec = register_map.setpoint
+            register_map = replace(
+                register_map, setpoint=replace(spec, scale=-spec.scale)
+            )
         self.device = ModbusDevice(
             params_from_dict(config[CONF_CONNECTION]),
-            RegisterMap.from_dict(config[CONF_REGISTER_MAP]),
+            register_map,
             # A battery left in its fallback should be back under control within a minute.
             backoff=Backoff(maximum_s=RECONNECT_MAX_S),
         )

@@ -54,8 +54,8 @@ from .const import (
     TRANSPORT_MODBUS,
     TRANSPORT_MQTT,
 )
-from .device import entity_value
-from .engine.control import POWER_SIGNALS, parse_payload
+from .device import entity_value, mqtt_value
+from .engine.control import POWER_SIGNALS
 from .engine.model import InvalidInputError
 from .engine.registers import (
     DEFAULT_REGISTER_MAP,
@@ -95,9 +95,10 @@ PROTOCOL_TCP = "tcp"
 PROTOCOL_RTU = "rtu"
 
 
-def _number(
+def number_selector(
     minimum: float, maximum: float, step: float, unit: str | None = None
 ) -> NumberSelector:
+    """Return a number box from ``minimum`` to ``maximum`` in ``step``s, with its unit."""
     config = NumberSelectorConfig(
         min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX
     )
@@ -106,7 +107,8 @@ def _number(
     return NumberSelector(config)
 
 
-def _choice(options: list[str], key: str) -> SelectSelector:
+def choice_selector(options: list[str], key: str) -> SelectSelector:
+    """Return a dropdown of ``options``, labelled by the selector translations of ``key``."""
     return SelectSelector(
         SelectSelectorConfig(
             options=options, translation_key=key, mode=SelectSelectorMode.DROPDOWN
@@ -135,12 +137,14 @@ def device_schema(values: Mapping[str, Any]) -> vol.Schema:
     device = {**DEFAULT_DEVICE, CONF_TRANSPORT: TRANSPORT_ENTITIES, **values}
     return vol.Schema(
         {
-            vol.Required(CONF_TRANSPORT, default=device[CONF_TRANSPORT]): _choice(
+            vol.Required(
+                CONF_TRANSPORT, default=device[CONF_TRANSPORT]
+            ): choice_selector(
                 [TRANSPORT_ENTITIES, TRANSPORT_MQTT, TRANSPORT_MODBUS], CONF_TRANSPORT
             ),
             vol.Required(
                 CONF_SETPOINT_TARGET, default=device[CONF_SETPOINT_TARGET]
-            ): _choice(
+            ): choice_selector(
                 [TARGET_NONE, TARGET_NUMBER, TARGET_MQTT, TARGET_MODBUS],
                 CONF_SETPOINT_TARGET,
             ),
@@ -152,10 +156,10 @@ def device_schema(values: Mapping[str, Any]) -> vol.Schema:
             ): BooleanSelector(),
             vol.Required(
                 CONF_WRITE_DEADBAND_KW, default=device[CONF_WRITE_DEADBAND_KW]
-            ): _number(0, 100, 0.01, "kW"),
+            ): number_selector(0, 100, 0.01, "kW"),
             vol.Required(
                 CONF_WRITE_MIN_SECONDS, default=device[CONF_WRITE_MIN_SECONDS]
-            ): _number(0, 3600, 1, "s"),
+            ): number_selector(0, 3600, 1, "s"),
         }
     )
 
@@ -253,8 +257,8 @@ def mqtt_schema(values: Mapping[str, Any], with_setpoint: bool) -> vol.Schema:
             else _optional(topic, values)
         ] = TextSelector()
         fields[_optional(signal + JSON_PATH_SUFFIX, values)] = TextSelector()
-    fields[vol.Required(CONF_POWER_UNIT, default=device[CONF_POWER_UNIT])] = _choice(
-        ["W", "kW"], CONF_POWER_UNIT
+    fields[vol.Required(CONF_POWER_UNIT, default=device[CONF_POWER_UNIT])] = (
+        choice_selector(["W", "kW"], CONF_POWER_UNIT)
     )
     if with_setpoint:
         fields[
@@ -300,13 +304,14 @@ async def async_test_mqtt(
     problems: dict[str, str] = {}
     arrived = asyncio.Event()
 
-    def receiver(signal: str) -> Any:
-        json_path = user_input.get(signal + JSON_PATH_SUFFIX) or None
+    # Shown as the EMS will read them: powers in kW, signs as the options say.
+    config = {**DEFAULT_DEVICE, **user_input}
 
+    def receiver(signal: str) -> Any:
         @callback
         def received(message: mqtt.ReceiveMessage) -> None:
             try:
-                values[signal] = parse_payload(message.payload, json_path)
+                values[signal] = mqtt_value(config, signal, message.payload)
             except InvalidInputError as err:
                 problems[signal] = f"{message.topic}: {err}"
             else:
@@ -328,13 +333,14 @@ async def async_test_mqtt(
     finally:
         for unsub in unsubscribe:
             unsub()
-    for signal, topic in topics.items():
-        if signal not in values and signal not in problems:
-            problems[signal] = f"{topic}: no message within {MQTT_TEST_SECONDS:g} s"
     if "soc" not in values:
+        # Decided before the silent topics join the problems.
         errors["soc" + TOPIC_SUFFIX] = (
             "topic_unreadable" if "soc" in problems else "topic_silent"
         )
+    for signal, topic in topics.items():
+        if signal not in values and signal not in problems:
+            problems[signal] = f"{topic}: no message within {MQTT_TEST_SECONDS:g} s"
     return errors, values, "; ".join(problems.values())
 
 
@@ -375,20 +381,20 @@ def modbus_schema(values: Mapping[str, Any]) -> vol.Schema:
     endians = [endian.value for endian in Endian]
     return vol.Schema(
         {
-            default(CONF_PROTOCOL): _choice(
+            default(CONF_PROTOCOL): choice_selector(
                 [PROTOCOL_TCP, PROTOCOL_RTU], CONF_PROTOCOL
             ),
             _optional(CONF_HOST, defaults): TextSelector(),
-            default(CONF_PORT): _number(1, 65535, 1),
+            default(CONF_PORT): number_selector(1, 65535, 1),
             _optional(CONF_SERIAL_PORT, defaults): TextSelector(),
-            default(CONF_BAUDRATE): _number(300, 1000000, 1, "Bd"),
-            default(CONF_PARITY): _choice(["N", "E", "O"], CONF_PARITY),
-            default(CONF_STOPBITS): _number(1, 2, 1),
-            default(CONF_BYTESIZE): _number(5, 8, 1),
-            default(CONF_TIMEOUT): _number(0.1, 60, 0.1, "s"),
-            default(CONF_UNIT_ID): _number(0, 255, 1),
-            default(CONF_WORD_ORDER): _choice(endians, CONF_WORD_ORDER),
-            default(CONF_BYTE_ORDER): _choice(endians, CONF_BYTE_ORDER),
+            default(CONF_BAUDRATE): number_selector(300, 1000000, 1, "Bd"),
+            default(CONF_PARITY): choice_selector(["N", "E", "O"], CONF_PARITY),
+            default(CONF_STOPBITS): number_selector(1, 2, 1),
+            default(CONF_BYTESIZE): number_selector(5, 8, 1),
+            default(CONF_TIMEOUT): number_selector(0.1, 60, 0.1, "s"),
+            default(CONF_UNIT_ID): number_selector(0, 255, 1),
+            default(CONF_WORD_ORDER): choice_selector(endians, CONF_WORD_ORDER),
+            default(CONF_BYTE_ORDER): choice_selector(endians, CONF_BYTE_ORDER),
         }
     )
 
@@ -443,15 +449,17 @@ def registers_schema(values: Mapping[str, Any]) -> vol.Schema:
         fields[vol.Required(name)] = section(
             vol.Schema(
                 {
-                    _optional(CONF_ADDRESS, spec): _number(0, 65535, 1),
+                    _optional(CONF_ADDRESS, spec): number_selector(0, 65535, 1),
                     vol.Required(
                         CONF_REGISTER_TYPE,
                         default=spec.get(CONF_REGISTER_TYPE, register_types[0]),
-                    ): _choice(register_types, CONF_REGISTER_TYPE),
+                    ): choice_selector(register_types, CONF_REGISTER_TYPE),
                     vol.Required(
                         CONF_DATA_TYPE,
                         default=spec.get(CONF_DATA_TYPE, DataType.INT16.value),
-                    ): _choice([kind.value for kind in DataType], CONF_DATA_TYPE),
+                    ): choice_selector(
+                        [kind.value for kind in DataType], CONF_DATA_TYPE
+                    ),
                     vol.Required(
                         CONF_SCALE, default=spec.get(CONF_SCALE, 1.0)
                     ): vol.Coerce(float),

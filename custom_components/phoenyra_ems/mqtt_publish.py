@@ -32,7 +32,23 @@ class MqttPublisher:
     @callback
     def async_start(self) -> CALLBACK_TYPE:
         """Follow the coordinator's updates; returns what stops it."""
-        return self.coordinator.async_add_listener(self._async_updated)
+        unsubscribes = [
+            self.coordinator.async_add_listener(self._async_updated),
+            mqtt.async_subscribe_connection_status(self.hass, self._async_connected),
+        ]
+
+        @callback
+        def stop() -> None:
+            for unsubscribe in unsubscribes:
+                unsubscribe()
+
+        return stop
+
+    @callback
+    def _async_connected(self, connected: bool) -> None:
+        # A restarted broker may have lost the retained plan: the next update publishes it again.
+        if connected:
+            self._published_plan = None
 
     @callback
     def _async_updated(self) -> None:

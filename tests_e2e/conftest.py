@@ -61,9 +61,26 @@ def admin_page(
 ) -> Iterator[Page]:
     """Return a desktop page logged in as the administrator (demo); a failed test leaves a screenshot."""
     page = new_page(browser)
+    # What the browser reported, shown when the test fails.
+    log: list[str] = []
+    page.on(
+        "console", lambda message: log.append(f"console {message.type}: {message.text}")
+    )
+    page.on("pageerror", lambda error: log.append(f"page error: {error}"))
+    page.on(
+        "requestfailed",
+        lambda req: log.append(f"request failed: {req.url} ({req.failure})"),
+    )
+    page.on(
+        "response",
+        lambda response: log.append(f"HTTP {response.status}: {response.url}")
+        if response.status >= 400
+        else None,
+    )
     login(page, *ADMIN)
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         page.screenshot(path=str(screenshots / f"failed-{request.node.name}.png"))
+        print("\n".join(["browser log:", *log[-60:]]))  # noqa: T201 - the run's log
     page.context.close()

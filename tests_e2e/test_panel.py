@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 PANEL = f"{BASE_URL}/phoenyra-ems"
 TABS = ("live", "analytics", "forecasts", "settings")
 DASHBOARD = "phoenyra-e2e"
+# The panel element, for page.evaluate and wait_for_function.
+PANEL_JS = (
+    "document.querySelector('home-assistant').shadowRoot"
+    ".querySelector('home-assistant-main').shadowRoot.querySelector('phoenyra-ems-panel')"
+)
+# The synthetic weather entity of scripts/develop's configuration.
+WEATHER = "weather.demo_sky"
 
 
 def open_tab(page: Page, tab: str) -> None:
@@ -69,6 +76,37 @@ def wait_live(page: Page) -> None:
     )
     page.locator("phoenyra-ems-panel [data-kpi=soc]").wait_for()
     assert kpi_text(page, "soc") != "–"
+
+
+def series_labels(page: Page, kind: str) -> list[str]:
+    """Return the legend labels of the Forecasts tab's load or PV chart."""
+    return page.evaluate(
+        f"(kind) => {PANEL_JS}.shadowRoot.querySelector('phoenyra-ems-forecasts').shadowRoot"
+        ".querySelector(`[data-chart=forecast_${kind}]`).config.data.datasets.map((d) => d.label)",
+        kind,
+    )
+
+
+def follow_restart(page: Page, resubscribed: int) -> None:
+    """Wait until the site's subscription ended with its restart and the panel followed it again.
+
+    Then new states arrive again (each newer than the last one before).
+    """
+    page.wait_for_function(
+        f"(count) => {PANEL_JS}._feed.resubscriptions > count",
+        arg=resubscribed,
+        timeout=30_000,
+    )
+    time_before = page.locator("phoenyra-ems-panel phoenyra-ems-kpis").get_attribute(
+        "data-state-time"
+    )
+    page.wait_for_function(
+        f"(before) => {{ const feed = {PANEL_JS}._feed;"
+        " return !feed.restarting && !feed.error && feed.state && feed.state.time !== before"
+        " && Date.now() - Date.parse(feed.state.time) < 20000; }",
+        arg=time_before,
+        timeout=30_000,
+    )
 
 
 def shoot(page: Page, screenshots: Path, name: str) -> None:
@@ -172,6 +210,9 @@ def test_tabs_show_their_data(admin_page: Page, screenshots: Path) -> None:
     assert chart_points(page, "forecast_prices") > 100
     assert chart_points(page, "forecast_load") > 50
     assert chart_points(page, "forecast_pv") > 50
+    # Every forecast comes labelled; the plan's own says so.
+    assert any("used by the plan" in label for label in series_labels(page, "load"))
+    assert any("used by the plan" in label for label in series_labels(page, "pv"))
 
     open_tab(page, "settings")
     settings = page.locator("phoenyra-ems-panel phoenyra-ems-settings")
@@ -192,30 +233,53 @@ def test_tabs_show_their_data(admin_page: Page, screenshots: Path) -> None:
     assert fields.count() >= 5
     assert all(fields.nth(k).is_enabled() for k in range(fields.count()))
     # Labels are translated (not the option keys).
-    assert "Optimization interval" in settings.locator(".wrap").inner_text()
+    text = settings.locator(".wrap").inner_text()
+    assert "Optimization interval" in text
+    assert "Safe fallback" in text
+    assert "Translation error" not in text
+    # The demo site's battery is simulated: no device to show or change.
+    settings.locator("[data-device=demo] [data-note=simulated]").wait_for()
+    assert settings.locator("[data-action=change-device]").count() == 0
     page.locator("phoenyra-ems-panel [data-action=save]").wait_for()
 
-    # A change is saved; the site restarts with it and the Live tab follows the restarted site.
-    field = page.locator("phoenyra-ems-panel [data-field=control_interval_seconds]")
-    original = field.input_value()
-    for value in (str(int(float(original)) + 1), original):
-        field.fill(value)
-        field.dispatch_event("change")
-        page.locator("phoenyra-ems-panel [data-action=save]").click()
-        page.locator("phoenyra-ems-panel [data-note=saved]").wait_for(timeout=20_000)
-        assert field.input_value() == value
+    # An invalid MQTT topic is refused with the options flow's translated message.
+    topic = page.locator("phoenyra-ems-panel [data-field=mqtt_base_topic]")
+    topic.fill("bad/#/topic")
+    topic.dispatch_event("change")
+    page.locator("phoenyra-ems-panel [data-action=save]").click()
+    error = page.locator("phoenyra-ems-panel [data-error=mqtt_base_topic]")
+    error.wait_for(timeout=20_000)
+    assert error.inner_text().strip() == "This is not a valid MQTT topic."
+    topic.fill("")
+    topic.dispatch_event("change")
+
+    # Changes are saved (a weather entity for the PV forecast to compare with); the site restarts
+    # with them and the Live tab follows the restarted site by itself.
+    control = page.locator("phoenyra-ems-panel [data-field=control_interval_seconds]")
+    original = control.input_value()
+    control.fill(str(int(float(original)) + 1))
+    control.dispatch_event("change")
+    weather = page.locator("phoenyra-ems-panel [data-field=weather_entity]")
+    weather.fill(WEATHER)
+    weather.dispatch_event("change")
+    resubscribed = page.evaluate(f"() => {PANEL_JS}._feed.resubscriptions")
+    page.locator("phoenyra-ems-panel [data-action=save]").click()
+    page.locator("phoenyra-ems-panel [data-note=saved]").wait_for(timeout=20_000)
     open_tab(page, "live")
-    time_before = page.locator("phoenyra-ems-panel phoenyra-ems-kpis").get_attribute(
-        "data-state-time"
-    )
+    follow_restart(page, resubscribed)
+
+    # The Forecasts tab compares the weather-based PV forecast with the plan's (the recent days').
+    open_tab(page, "forecasts")
     page.wait_for_function(
-        "(before) => { const k = document.querySelector('home-assistant').shadowRoot"
-        ".querySelector('home-assistant-main').shadowRoot.querySelector('phoenyra-ems-panel')"
-        ".shadowRoot.querySelector('phoenyra-ems-kpis');"
-        " return k.getAttribute('data-state-time') !== before; }",
-        arg=time_before,
+        f"() => Number({PANEL_JS}.shadowRoot.querySelector('phoenyra-ems-forecasts')"
+        ".shadowRoot.querySelector('[data-chart=forecast_pv]').closest('[data-series]')"
+        ".dataset.series) >= 2",
         timeout=30_000,
     )
+    labels = series_labels(page, "pv")
+    assert "Weather-based (weather.demo_sky)" in labels, labels
+    assert "Recent days (demo replay) · used by the plan" in labels, labels
+    assert chart_points(page, "forecast_pv") > 100
 
     # Every tab, desktop and phone, light and dark.
     for phone in (False, True):
@@ -230,6 +294,20 @@ def test_tabs_show_their_data(admin_page: Page, screenshots: Path) -> None:
                     chart_points(page, "plan" if tab == "live" else "forecast_prices")
                 name = f"{'phone' if phone else 'desktop'}-{'dark' if dark else 'light'}-{tab}"
                 shoot(page, screenshots, name)
+
+    # The settings as they were (without the weather entity).
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.emulate_media(color_scheme="light")
+    open_tab(page, "settings")
+    control.fill(original)
+    control.dispatch_event("change")
+    weather.fill("")
+    weather.dispatch_event("change")
+    resubscribed = page.evaluate(f"() => {PANEL_JS}._feed.resubscriptions")
+    page.locator("phoenyra-ems-panel [data-action=save]").click()
+    page.locator("phoenyra-ems-panel [data-note=saved]").wait_for(timeout=20_000)
+    open_tab(page, "live")
+    follow_restart(page, resubscribed)
 
 
 def ensure_viewer(page: Page) -> None:
@@ -306,6 +384,11 @@ def test_non_admin_sees_settings_read_only(
             )
         assert page.locator("phoenyra-ems-panel [data-editable=false]").count() == 1
         page.locator("phoenyra-ems-panel [data-note=readonly]").wait_for()
+        # The device is shown to everyone, changed by nobody here.
+        page.locator("phoenyra-ems-panel [data-device=demo]").wait_for()
+        assert (
+            page.locator("phoenyra-ems-panel [data-action=change-device]").count() == 0
+        )
         fields = page.locator("phoenyra-ems-panel phoenyra-ems-settings [data-field]")
         assert fields.count() >= 5
         assert not any(fields.nth(k).is_enabled() for k in range(fields.count()))
@@ -333,6 +416,13 @@ def test_non_admin_sees_settings_read_only(
 def test_cards_on_a_dashboard(admin_page: Page, screenshots: Path) -> None:
     """Both cards are offered in the card picker and work on a dashboard of their own."""
     page = admin_page
+    # The cards come in the integration's module, which the frontend imports beside its own app: right
+    # after the login it may not have run yet.
+    page.wait_for_function(
+        "() => ['phoenyra-ems-plan-card', 'phoenyra-ems-kpi-card']"
+        ".every((tag) => customElements.get(tag))",
+        timeout=30_000,
+    )
     registered = page.evaluate("() => (window.customCards || []).map((c) => c.type)")
     assert {"phoenyra-ems-plan-card", "phoenyra-ems-kpi-card"} <= set(registered)
     sites = call_ws(page, {"type": "phoenyra_ems/sites"})
@@ -343,9 +433,10 @@ def test_cards_on_a_dashboard(admin_page: Page, screenshots: Path) -> None:
         " const editor = card.getConfigElement(); editor.hass = document.querySelector('home-assistant').hass;"
         " editor.setConfig({ type: 'custom:phoenyra-ems-plan-card', ...card.getStubConfig() });"
         " document.body.appendChild(editor);"
-        " for (let i = 0; i < 50 && editor.shadowRoot?.querySelectorAll('option').length < 2; i++)"
+        " for (let i = 0; i < 300 && !(editor.shadowRoot?.querySelectorAll('option').length >= 2); i++)"
         "   await new Promise((r) => setTimeout(r, 100));"
         " const select = editor.shadowRoot.querySelector('select');"
+        " if (!select || select.options.length < 2) { editor.remove(); return 'the editor listed no sites'; }"
         " const changed = new Promise((r) => editor.addEventListener('config-changed', (e) => r(e.detail.config)));"
         " select.value = id; select.dispatchEvent(new Event('change'));"
         " const config = await changed; editor.remove(); return config; }",
@@ -367,6 +458,14 @@ def test_cards_on_a_dashboard(admin_page: Page, screenshots: Path) -> None:
             },
         )
     try:
+        # The dashboard is a panel of its own: the frontend sends a page of an unknown panel to the
+        # default dashboard, so the panel must be registered before the page is opened.
+        deadline = time.monotonic() + 20
+        while DASHBOARD not in call_ws(page, {"type": "get_panels"}):  # type: ignore[operator]
+            assert time.monotonic() < deadline, (
+                "the dashboard's panel was not registered"
+            )
+            page.wait_for_timeout(200)
         call_ws(
             page,
             {
@@ -389,6 +488,12 @@ def test_cards_on_a_dashboard(admin_page: Page, screenshots: Path) -> None:
             },
         )
         page.goto(f"{BASE_URL}/{DASHBOARD}/0")
+        page.wait_for_function(
+            "(path) => document.querySelector('home-assistant')?.hass?.panels?.[path]"
+            " && location.pathname.startsWith(`/${path}`)",
+            arg=DASHBOARD,
+            timeout=30_000,
+        )
         page.locator("phoenyra-ems-kpi-card [data-kpi=soc]").wait_for(timeout=30_000)
         page.wait_for_function(
             "() => { const find = (root) => { for (const el of root.querySelectorAll('*')) {"
@@ -408,6 +513,19 @@ def test_cards_on_a_dashboard(admin_page: Page, screenshots: Path) -> None:
         page.emulate_media(color_scheme="dark")
         page.wait_for_timeout(500)
         shoot(page, screenshots, "phone-dark-cards")
+    except Exception:
+        # What the page showed before the dashboard is removed (which sends it to the default one).
+        shoot(page, screenshots, "failed-cards-before-cleanup")
+        state = page.evaluate(
+            "() => ({ defined: Boolean(customElements.get('phoenyra-ems-kpi-card')),"
+            " imports: [...document.scripts].map((s) => s.textContent).filter((t) => t.includes('phoenyra')),"
+            " loaded: performance.getEntriesByType('resource').filter((e) => e.name.includes('phoenyra'))"
+            ".map((e) => `${e.name} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)} ms`),"
+            " navigations: performance.getEntriesByType('navigation').map((e) => e.type),"
+            " since: Math.round(performance.now()) })"
+        )
+        print(f"cards: failed at {page.url}: {state}")  # noqa: T201 - the run's log
+        raise
     finally:
         if created is not None:
             call_ws(
@@ -416,24 +534,105 @@ def test_cards_on_a_dashboard(admin_page: Page, screenshots: Path) -> None:
             )  # type: ignore[index]
 
 
+def demo_sensors(page: Page) -> dict[str, str]:
+    """Return the demo site's measured sensors by signal (what a live site can read as a device)."""
+    entities = call_ws(page, {"type": "config/entity_registry/list"})
+    found = {}
+    for entity in entities:  # type: ignore[union-attr]
+        if entity["platform"] != "phoenyra_ems" or not entity["entity_id"].startswith(
+            "sensor."
+        ):
+            continue
+        for signal in ("state_of_charge", "battery_power", "grid_power", "pv_power"):
+            if entity["unique_id"] == f"demo_site_{signal}":
+                found[signal] = entity["entity_id"]
+    assert len(found) == 4, found
+    return found
+
+
+def create_live_site(page: Page) -> str:
+    """Create a live site through the config flow: an advisory one that reads the demo site's sensors."""
+    sensors = demo_sensors(page)
+    steps = [
+        {**SITE, "site_name": "E2E live site", "mode": "live"},
+        {
+            "transport": "entities",
+            "setpoint_target": "none",
+            "invert_setpoint": False,
+            "write_deadband_kw": 0.05,
+            "write_min_interval_seconds": 10,
+        },
+        {
+            "soc_entity": sensors["state_of_charge"],
+            "battery_power_entity": sensors["battery_power"],
+            "grid_power_entity": sensors["grid_power"],
+            "pv_power_entity": sensors["pv_power"],
+            "invert_battery_power": False,
+            "invert_grid_power": False,
+        },
+        {},  # the connection test's result: save
+    ]
+    flow = page.evaluate(
+        "() => document.querySelector('home-assistant').hass.callApi("
+        "'POST', 'config/config_entries/flow', {handler: 'phoenyra_ems'})"
+    )
+    result = flow
+    for data in steps:
+        assert result["type"] == "form", result
+        result = page.evaluate(
+            "([id, data]) => document.querySelector('home-assistant').hass.callApi("
+            "'POST', `config/config_entries/flow/${id}`, data)",
+            [flow["flow_id"], data],
+        )
+    assert result["type"] == "create_entry", result
+    return result["result"]["entry_id"]
+
+
+def test_cards_work_when_the_module_runs_before_the_app(
+    admin_page: Page,
+) -> None:
+    """The cards' module may run before Home Assistant's app (e.g. from the browser's cache).
+
+    The app then replaces window.customElements (a scoped-registry polyfill); elements defined before
+    stayed invisible to it ("Custom element doesn't exist" until a reload: the once failing dashboard
+    step on a fresh instance). Here the app is held back on purpose until the module has run.
+    """
+    page = admin_page
+    app = page.evaluate(
+        "() => [...document.scripts].map((s) => s.textContent)"
+        '.join(\' \').match(/import\\("(\\/frontend_latest\\/app\\.[^"]+)"\\)/)[1]'
+    )
+    # The app's module, replaced by one that waits 1.5 s and then imports the real one.
+    page.route(
+        f"{BASE_URL}{app}",
+        lambda route: route.fulfill(
+            content_type="text/javascript",
+            body="await new Promise((r) => setTimeout(r, 1500));"
+            f' await import("{app}?late");',
+        ),
+    )
+    page.reload()
+    page.wait_for_function(
+        "() => document.querySelector('home-assistant')?.hass?.connected",
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        "() => ['phoenyra-ems-plan-card', 'phoenyra-ems-kpi-card', 'phoenyra-ems-panel']"
+        ".every((tag) => customElements.get(tag))",
+        timeout=30_000,
+    )
+
+
 def test_site_picker(admin_page: Page, screenshots: Path) -> None:
-    """With two sites the panel offers a picker, and the Live tab follows the chosen site."""
+    """With two sites the panel offers a picker; the Live tab follows the chosen site.
+
+    The second site is a live one (reading the demo site's sensors): Settings show its device.
+    """
     page = admin_page
     sites = call_ws(page, {"type": "phoenyra_ems/sites"})
     added = None
     if len(sites) < 2:  # type: ignore[arg-type]
-        site = {**SITE, "site_name": "E2E second site"}
-        flow = page.evaluate(
-            "() => document.querySelector('home-assistant').hass.callApi("
-            "'POST', 'config/config_entries/flow', {handler: 'phoenyra_ems'})"
-        )
-        result = page.evaluate(
-            "([id, data]) => document.querySelector('home-assistant').hass.callApi("
-            "'POST', `config/config_entries/flow/${id}`, data)",
-            [flow["flow_id"], site],
-        )
-        assert result["type"] == "create_entry", result
-        added = result["result"]["entry_id"]
+        added = create_live_site(page)
     try:
         page.goto(f"{PANEL}/live")
         wait_live(page)
@@ -459,6 +658,34 @@ def test_site_picker(admin_page: Page, screenshots: Path) -> None:
         assert content.get_attribute("data-site") == other
         assert chart_points(page, "plan") > 100
         shoot(page, screenshots, "desktop-light-live-second-site")
+        if added is None:
+            return
+
+        # The live site's device: what the setup chose, with the flow's labels.
+        open_tab(page, "settings")
+        device = page.locator(
+            "phoenyra-ems-panel phoenyra-ems-settings [data-device=live]"
+        )
+        device.wait_for(timeout=20_000)
+        soc = device.locator("[data-device-field=soc_entity]")
+        assert soc.inner_text().strip() == demo_sensors(page)["state_of_charge"]
+        assert "Measurements from" in device.inner_text()
+        shoot(page, screenshots, "desktop-light-settings-live-device")
+        # Changing it is Home Assistant's own flow: the button opens the site's integration page.
+        device.locator("[data-action=change-device]").click()
+        page.wait_for_url(
+            "**/config/integrations/integration/phoenyra_ems?config_entry=*"
+        )
+        assert other in page.url
+        page.wait_for_function(
+            "(id) => { const find = (root) => { for (const el of root.querySelectorAll('*')) {"
+            "  if (el.dataset?.entryId === id) return el;"
+            "  if (el.shadowRoot) { const f = find(el.shadowRoot); if (f) return f; } } };"
+            " return Boolean(find(document)); }",
+            arg=other,
+            timeout=20_000,
+        )
+        shoot(page, screenshots, "desktop-light-integration-page")
     finally:
         if added is not None:
             page.evaluate(

@@ -16,7 +16,16 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.phoenyra_ems.const import DOMAIN
+from custom_components.phoenyra_ems.const import (
+    CONF_MODE,
+    CONF_SETPOINT_TARGET,
+    CONF_TRANSPORT,
+    DOMAIN,
+    MODE_LIVE,
+    SECTION_DEVICE,
+    TARGET_NONE,
+    TRANSPORT_ENTITIES,
+)
 
 from .conftest import site_input
 from .test_forecasts import NOW, slot_of
@@ -30,6 +39,38 @@ if TYPE_CHECKING:
 @pytest.fixture
 async def mock_recorder_before_hass(async_test_recorder: Any) -> None:
     """Prepare the recorder's database before Home Assistant starts."""
+
+
+def import_evening_load(
+    hass: HomeAssistant, statistic_id: str, unit: str, evening: float, night: float
+) -> None:
+    """Three recorded days of a load sensor: ``evening`` from 18 to 21 h local, ``night`` otherwise."""
+    first = datetime.fromisoformat("2026-05-09T10:00:00+00:00")
+    hours = [first + timedelta(hours=k) for k in range(72)]
+    metadata: Any = {
+        "has_sum": False,
+        "mean_type": StatisticMeanType.ARITHMETIC,
+        "name": None,
+        "source": "recorder",
+        "statistic_id": statistic_id,
+        "unit_of_measurement": unit,
+    }
+    # Newer recorders also want the unit's class.
+    if "unit_class" in StatisticMetaData.__annotations__:
+        metadata["unit_class"] = "power"
+    async_import_statistics(
+        hass,
+        metadata,
+        [
+            {
+                "start": hour,
+                "mean": evening if 18 <= (hour.hour + 2) % 24 < 21 else night,
+                "min": 0.0,
+                "max": evening,
+            }
+            for hour in hours
+        ],
+    )
 
 
 async def test_load_forecast_learns_from_the_recorder(
@@ -47,32 +88,7 @@ async def test_load_forecast_learns_from_the_recorder(
         "test_site_load_power",
         suggested_object_id="test_site_load_power",
     )
-    first = datetime.fromisoformat("2026-05-09T10:00:00+00:00")
-    hours = [first + timedelta(hours=k) for k in range(72)]
-    metadata: Any = {
-        "has_sum": False,
-        "mean_type": StatisticMeanType.ARITHMETIC,
-        "name": None,
-        "source": "recorder",
-        "statistic_id": "sensor.test_site_load_power",
-        "unit_of_measurement": "kW",
-    }
-    # Newer recorders also want the unit's class.
-    if "unit_class" in StatisticMetaData.__annotations__:
-        metadata["unit_class"] = "power"
-    async_import_statistics(
-        hass,
-        metadata,
-        [
-            {
-                "start": hour,
-                "mean": 3.0 if 18 <= (hour.hour + 2) % 24 < 21 else 0.3,
-                "min": 0.0,
-                "max": 3.0,
-            }
-            for hour in hours
-        ],
-    )
+    import_evening_load(hass, "sensor.test_site_load_power", "kW", 3.0, 0.3)
     await async_wait_recording_done(hass)
     entry = MockConfigEntry(
         domain=DOMAIN, title="Test site", unique_id="test_site", data=site_input()
@@ -82,10 +98,54 @@ async def test_load_forecast_learns_from_the_recorder(
     await hass.async_block_till_done()
     ems = entry.runtime_data.ems
     assert ems.forecast_sources["load"] == "built-in, recorder"
-    load = ems.problem.load_kw
+    assert_evening_peak(entry)
+
+
+def assert_evening_peak(entry: MockConfigEntry) -> None:
+    load = entry.runtime_data.ems.problem.load_kw
     assert load[slot_of(entry, "2026-05-13T19:00:00+02:00")] == pytest.approx(
         3.0, abs=0.3
     )
     assert load[slot_of(entry, "2026-05-13T03:00:00+02:00")] == pytest.approx(
         0.3, abs=0.1
     )
+
+
+async def test_new_live_site_learns_from_its_load_sensors_history(
+    hass: HomeAssistant, recorder_mock: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """A new live site has no history of its own; its inverter's load sensor has, in W."""
+    await hass.config.async_set_time_zone("Europe/Vienna")
+    freezer.move_to(NOW)
+    import_evening_load(hass, "sensor.house_load", "W", 3000.0, 300.0)
+    await async_wait_recording_done(hass)
+    for entity_id, state, unit in (
+        ("sensor.inverter_soc", "50", "%"),
+        ("sensor.inverter_battery", "0", "W"),
+        ("sensor.inverter_grid", "300", "W"),
+        ("sensor.house_load", "300", "W"),
+    ):
+        hass.states.async_set(entity_id, state, {"unit_of_measurement": unit})
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Test site",
+        unique_id="test_site",
+        data={
+            **site_input(),
+            CONF_MODE: MODE_LIVE,
+            SECTION_DEVICE: {
+                CONF_TRANSPORT: TRANSPORT_ENTITIES,
+                CONF_SETPOINT_TARGET: TARGET_NONE,
+                "soc_entity": "sensor.inverter_soc",
+                "battery_power_entity": "sensor.inverter_battery",
+                "grid_power_entity": "sensor.inverter_grid",
+                "load_power_entity": "sensor.house_load",
+            },
+        },
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    ems = entry.runtime_data.ems
+    assert ems.forecast_sources["load"] == "built-in, recorder, sensor.house_load"
+    assert_evening_peak(entry)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from homeassistant.components.energy.websocket_api import async_get_energy_platforms
 from homeassistant.components.recorder import DOMAIN as RECORDER_DOMAIN, get_instance
 from homeassistant.components.recorder.statistics import statistics_during_period
-from homeassistant.const import Platform
+from homeassistant.const import Platform, UnitOfPower
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -34,14 +34,18 @@ from .const import (
     CONF_PV_KWP,
     CONF_PV_TILT,
     CONF_SOLAR_FORECAST_ENTRIES,
+    CONF_TRANSPORT,
     CONF_WEATHER_ENTITY,
     DEFAULT_FORECASTS,
     DOMAIN,
+    ENTITY_SUFFIX,
     LOAD_FORECASTER_PROPHET,
     LOGGER,
     PV_FORECAST_SOLAR,
     PV_FORECAST_WEATHER,
+    SECTION_DEVICE,
     SECTION_FORECASTS,
+    TRANSPORT_ENTITIES,
 )
 from .engine.forecast import Series, daily_profile, forecast_load, mean_series
 from .engine.model import InvalidInputError
@@ -129,7 +133,8 @@ async def async_recorded_series(
                 end,
                 {entity_id},
                 period,
-                None,
+                # Whatever unit a source sensor records in, kW here.
+                {"power": UnitOfPower.KILO_WATT},
                 {"mean"},
             )
         ).get(entity_id, [])
@@ -217,6 +222,14 @@ class SiteForecaster:
         self._unique_id = str(entry.unique_id)
         self.options = forecast_options(entry.options)
         self._series = series
+        # A live site's own sensors for load and PV, by signal (entities transport only).
+        device = entry.data.get(SECTION_DEVICE, {})
+        self._source_entities: dict[str, str] = {
+            key: device[key + ENTITY_SUFFIX]
+            for key in ("load_power", "pv_power")
+            if device.get(CONF_TRANSPORT) == TRANSPORT_ENTITIES
+            and device.get(key + ENTITY_SUFFIX)
+        }
         self._history: dict[str, tuple[datetime, Series | None]] = {}
         self._prophet: tuple[datetime, datetime, FloatArray] | None = None
         self._calibration: tuple[datetime, Calibration] | None = None
@@ -239,12 +252,14 @@ class SiteForecaster:
             Platform.SENSOR, DOMAIN, f"{self._unique_id}_{key}"
         )
 
-    async def _async_history(self, key: str, now: datetime) -> Series | None:
-        """Return the recorded history of the site's ``key`` sensor, read at most hourly."""
-        cached = self._history.get(key)
+    async def _async_history(
+        self, key: str, now: datetime, entity_id: str | None = None
+    ) -> Series | None:
+        """Return the recorded history of the site's ``key`` sensor (or of ``entity_id``), read at most hourly."""
+        entity_id = entity_id or self._own_sensor(key)
+        cached = self._history.get(f"{key} {entity_id}")
         if cached is not None and now - cached[0] < HISTORY_REFRESH:
             return cached[1]
-        entity_id = self._own_sensor(key)
         series = None
         if entity_id is not None:
             end = dt_util.as_utc(now).replace(second=0, microsecond=0)
@@ -252,8 +267,27 @@ class SiteForecaster:
             series = await async_recorded_series(
                 self.hass, entity_id, end - timedelta(days=HISTORY_DAYS), end
             )
-        self._history[key] = (now, series)
+        self._history[f"{key} {entity_id}"] = (now, series)
         return series
+
+    async def _async_learned_history(
+        self, key: str, start: datetime, column: int, days: int
+    ) -> tuple[Series, str]:
+        """Return the history a forecast learns from, and what it is.
+
+        The site's own sensor once it has two days; before that a live site's source sensor (an
+        inverter integration's, often with months of statistics); else the demo household.
+        """
+        history = await self._async_history(key, start)
+        if known_days(history) >= MIN_RECORDED_DAYS:
+            assert history is not None
+            return history, "recorder"
+        if (source_id := self._source_entities.get(key)) is not None:
+            source = await self._async_history(key, start, source_id)
+            if known_days(source) >= MIN_RECORDED_DAYS:
+                assert source is not None
+                return source, f"recorder, {source_id}"
+        return self._replayed(column, start, days), "demo replay"
 
     def _replayed(self, column: int, end: datetime, days: int) -> Series:
         """Return the demo replay's past ``days`` days before ``end`` (UTC), on the 15-minute grid."""
@@ -264,11 +298,7 @@ class SiteForecaster:
 
     async def _async_load_history(self, start: datetime) -> tuple[Series, str]:
         """Return the load history the forecasters learn from, and where it comes from."""
-        history = await self._async_history("load_power", start)
-        if known_days(history) < MIN_RECORDED_DAYS:
-            return self._replayed(1, start, HISTORY_DAYS), "demo replay"
-        assert history is not None
-        return history, "recorder"
+        return await self._async_learned_history("load_power", start, 1, HISTORY_DAYS)
 
     async def _async_built_in_load(
         self, history: Series, start: datetime, slots: int
@@ -381,11 +411,9 @@ class SiteForecaster:
         self, start: datetime, slots: int
     ) -> tuple[FloatArray, str]:
         """Forecast PV as the recent days' profile: recorded where there are days of it, else replayed."""
-        history = await self._async_history("pv_power", start)
-        source = "recorder"
-        if known_days(history) < MIN_RECORDED_DAYS:
-            history, source = self._replayed(2, start, DEMO_PV_DAYS), "demo replay"
-        assert history is not None
+        history, source = await self._async_learned_history(
+            "pv_power", start, 2, DEMO_PV_DAYS
+        )
         self._recent_source = source
         per_day = 1440 // GRID_MINUTES
         recent = history.values[-DEMO_PV_DAYS * per_day :]

@@ -310,6 +310,8 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.write_error: str | None = None
         # Why the watchdog holds the battery in its fallback (None: it follows the plan).
         self.watchdog_reason: str | None = None
+        # Why the last decision was a fallback (None: the plan); a write failure is not a decision.
+        self._decision_reason: str | None = None
         now = dt_util.now()
         # Until the device reports, the plan starts from the last known state of charge.
         self.measurement = Measurement(
@@ -625,8 +627,9 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 # Idle, and the change into or out of a fallback, go out at once.
                 await self._async_write(
                     self.setpoint_kw,
-                    force=self.setpoint_kw == 0.0 or reason != self.watchdog_reason,
+                    force=self.setpoint_kw == 0.0 or reason != self._decision_reason,
                 )
+            self._decision_reason = reason
             if self.measurement_fresh:
                 self._book(self.measurement)
             if self.write_error is not None and reason is None:
@@ -646,23 +649,28 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             return
         clock = time.monotonic()
         moved = self.written_kw is None or kw != self.written_kw
-        if not (force and moved) and not should_write(
-            kw,
-            self.written_kw,
-            self._written_at,
-            clock,
-            self.write_deadband_kw,
-            self.write_min_s,
-        ):
-            return
+        if not (force and moved):
+            if self.write_error is not None and self._written_at is not None:
+                # After a failed attempt the next one waits the minimum interval as well.
+                if clock - self._written_at < self.write_min_s:
+                    return
+            elif not should_write(
+                kw,
+                self.written_kw,
+                self._written_at,
+                clock,
+                self.write_deadband_kw,
+                self.write_min_s,
+            ):
+                return
         try:
             await self.link.async_write(kw, self.measurement.soc_pct, self.site.battery)
         except DeviceError as err:
-            if self.write_error != str(err):
+            if self.write_error is None:
                 LOGGER.warning("%s: cannot write the setpoint: %s", self.name, err)
             self.write_error = str(err)
-            # What the device holds now is unknown: the next tick writes again, deadband or not.
-            self.written_kw = None
+            # What the device holds now is unknown: the next attempt writes, deadband or not.
+            self.written_kw, self._written_at = None, clock
             return
         if self.write_error is not None:
             LOGGER.info("%s: writes the setpoint again", self.name)

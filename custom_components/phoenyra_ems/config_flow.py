@@ -302,8 +302,11 @@ async def _async_price_source_error(
 class DeviceSteps(FlowHandler[Any, ConfigFlowResult, Any]):
     """The steps that connect a live site's device, shared by setup, reconfigure and options.
 
-    They fill ``_data`` (the entry's data) step by step; ``_async_finish`` saves it.
+    They fill ``_data`` (the entry's data) step by step; ``_async_finish``, which each flow
+    defines, saves it.
     """
+
+    _async_finish: Callable[[], ConfigFlowResult]
 
     def __init__(self) -> None:
         """Start with nothing entered."""
@@ -457,10 +460,6 @@ class DeviceSteps(FlowHandler[Any, ConfigFlowResult, Any]):
             device.pop(signal + suffix, None)
             device.pop(signal + JSON_PATH_SUFFIX, None)
         device.update(user_input)
-
-    def _async_finish(self) -> ConfigFlowResult:
-        """Save the site's data."""
-        raise NotImplementedError
 
 
 class PhoenyraConfigFlow(DeviceSteps, ConfigFlow, domain=DOMAIN):

@@ -254,34 +254,48 @@ class _SetpointWriter:
             raise DeviceError(f"{self.entity_id}: {err}") from err
 
 
-class EntityLink(DeviceLink):
-    """Measurements from Home Assistant entities (e.g. an inverter integration's sensors)."""
+class _HomeAssistantLink(DeviceLink):
+    """A link through Home Assistant: one source per signal, the setpoint to a number or topic."""
 
-    def __init__(self, hass: HomeAssistant, config: Mapping[str, Any]) -> None:
-        """Read the entities ``config`` names; write the setpoint where it says."""
+    def __init__(
+        self, hass: HomeAssistant, config: Mapping[str, Any], suffix: str
+    ) -> None:
+        """Take each signal's source from ``config``'s "<signal><suffix>" key."""
         super().__init__()
         self.hass = hass
         self.config = config
-        self.entities = {
-            signal: config[signal + ENTITY_SUFFIX]
+        self.sources: dict[str, str] = {
+            signal: config[signal + suffix]
             for signal in SIGNALS
-            if config.get(signal + ENTITY_SUFFIX)
+            if config.get(signal + suffix)
         }
         self.writer = _SetpointWriter(hass, config)
-
-    @property
-    def name(self) -> str:
-        """Home Assistant entities."""
-        return "entities"
 
     @property
     def can_write(self) -> bool:
         """Whether a setpoint target is configured."""
         return self.writer.target in (TARGET_NUMBER, TARGET_MQTT)
 
+    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> None:
+        """Set the number entity or publish to the topic."""
+        await self.writer.async_write(kw)
+
+
+class EntityLink(_HomeAssistantLink):
+    """Measurements from Home Assistant entities (e.g. an inverter integration's sensors)."""
+
+    def __init__(self, hass: HomeAssistant, config: Mapping[str, Any]) -> None:
+        """Read the entities ``config`` names; write the setpoint where it says."""
+        super().__init__(hass, config, ENTITY_SUFFIX)
+
+    @property
+    def name(self) -> str:
+        """Home Assistant entities."""
+        return "entities"
+
     def readings(self, now: datetime) -> dict[str, Reading]:
         """Read each entity's state now; a bad state keeps the last good value, which ages."""
-        for signal, entity_id in self.entities.items():
+        for signal, entity_id in self.sources.items():
             state = self.hass.states.get(entity_id)
             try:
                 value = entity_value(signal, entity_id, state)
@@ -295,10 +309,6 @@ class EntityLink(DeviceLink):
                 getattr(state, "last_reported", state.last_updated),
             )
         return dict(self._readings)
-
-    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> None:
-        """Set the number entity (or publish to the topic)."""
-        await self.writer.async_write(kw)
 
 
 def entity_value(signal: str, entity_id: str, state: State | None) -> float:
@@ -325,20 +335,12 @@ def entity_value(signal: str, entity_id: str, state: State | None) -> float:
     return PowerConverter.convert(value, unit, UnitOfPower.KILO_WATT)
 
 
-class MqttLink(DeviceLink):
+class MqttLink(_HomeAssistantLink):
     """Measurements from MQTT topics, through Home Assistant's MQTT integration."""
 
     def __init__(self, hass: HomeAssistant, config: Mapping[str, Any]) -> None:
         """Subscribe to the topics ``config`` names (on start)."""
-        super().__init__()
-        self.hass = hass
-        self.config = config
-        self.topics = {
-            signal: config[signal + TOPIC_SUFFIX]
-            for signal in SIGNALS
-            if config.get(signal + TOPIC_SUFFIX)
-        }
-        self.writer = _SetpointWriter(hass, config)
+        super().__init__(hass, config, TOPIC_SUFFIX)
         self._unsubscribe: list[CALLBACK_TYPE] = []
 
     @property
@@ -346,18 +348,13 @@ class MqttLink(DeviceLink):
         """MQTT."""
         return "MQTT"
 
-    @property
-    def can_write(self) -> bool:
-        """Whether a setpoint target is configured."""
-        return self.writer.target in (TARGET_NUMBER, TARGET_MQTT)
-
     async def async_start(self) -> None:
         """Subscribe to every measurement topic; not ready while MQTT is not set up."""
         if not await mqtt.async_wait_for_mqtt_client(self.hass):
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN, translation_key="mqtt_unavailable"
             )
-        for signal, topic in self.topics.items():
+        for signal, topic in self.sources.items():
             self._unsubscribe.append(
                 await mqtt.async_subscribe(
                     self.hass, topic, self._receiver(signal), qos=1
@@ -385,10 +382,6 @@ class MqttLink(DeviceLink):
             self._readings[signal] = Reading(value, dt_util.now())
 
         return received
-
-    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> None:
-        """Publish the setpoint (or set the number entity)."""
-        await self.writer.async_write(kw)
 
 
 class ModbusLink(DeviceLink):

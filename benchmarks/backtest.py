@@ -1,10 +1,15 @@
 """Closed-loop replay of a whole period: the EMS re-plans every slot knowing only what it would know then.
 
 Day-ahead prices appear at 12:45 Vienna time for the next day; until then the plan runs 48 hours ahead
-with the last known day's prices as the forecast. Load and PV come from the built-in forecasters fed
-with the past only. The simulated battery executes the current slot and accounts with the real load and
-PV. Compared on the same period: no battery, a perfect-foresight plan over the whole period (the bound),
-a cheapest/dearest-hours rule and a plain self-consumption rule.
+and the prices not yet published come from the integration's price forecast (``forecast_prices``). Load
+and PV come from the forecasters the integration uses, fed with the past only: the built-in load
+forecast (last 21 days, weekday and weekend profiles in the site's time zone) and the recent days' PV
+profile (as the demo site's PV). The simulated battery executes the current slot and accounts with the
+real load and PV. Compared on the same period: no battery, a perfect-foresight plan over the whole
+period (the bound), a cheapest/dearest-hours rule and a plain self-consumption rule.
+
+For diagnosis: ``--perfect-forecasts [load|pv|both]`` plans with the real future load, PV or both,
+``--pv-forecast-column`` with a published PV forecast instead of the recent days.
 
     ./scripts/bench backtest [--start 2024-01-01 --end 2025-01-01] [--strategy arbitrage] ...
 """
@@ -12,7 +17,8 @@ a cheapest/dearest-hours rule and a plain self-consumption rule.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
+import bisect
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 import json
 import math
@@ -22,7 +28,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from custom_components.phoenyra_ems.engine.forecast import daily_profile, extend_prices
+from custom_components.phoenyra_ems.engine.forecast import (
+    LoadForecastSettings,
+    Series,
+    daily_profile,
+    forecast_load,
+)
 from custom_components.phoenyra_ems.engine.horizon import prices_known_until
 from custom_components.phoenyra_ems.engine.model import (
     Battery,
@@ -32,6 +43,11 @@ from custom_components.phoenyra_ems.engine.model import (
     Tariff,
 )
 from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.prices import (
+    FORECAST_WEEKS,
+    PricePoint,
+    forecast_prices,
+)
 from custom_components.phoenyra_ems.engine.simulator import BatterySimulator
 from custom_components.phoenyra_ems.engine.strategies import (
     StrategySettings,
@@ -39,11 +55,16 @@ from custom_components.phoenyra_ems.engine.strategies import (
     select,
 )
 
-from .data import HOUSEHOLD, PRICES_2024, SiteData, load_site
+from .data import HOUSEHOLD, PRICES_2024, SiteData, load_site, on_grid, read_power
 
+# The market's clock: publication of the day-ahead prices, their time of day and weekday, the period.
 LOCAL = ZoneInfo("Europe/Vienna")
-LOAD_DAYS = 7
+# Days of load history the load forecast gets (as the integration reads from the recorder).
+LOAD_DAYS = LoadForecastSettings().days
+# Days of PV history the PV profile averages (as the demo site's PV forecast).
 PV_DAYS = 3
+# Days of prices the price forecast looks back on from the plan's start.
+PRICE_DAYS = FORECAST_WEEKS * 7 + 2
 
 
 @dataclass(slots=True)
@@ -55,11 +76,16 @@ class Ledger:
     export_kwh: float = 0.0
     discharged_kwh: float = 0.0
     peak_import_kw: float = 0.0
-    # Highest import of the current billing month (the floor of a demand charge).
-    month_peak_kw: float = 0.0
+    # Highest import of each billing month (what a demand charge bills), by (year, month).
+    month_peaks_kw: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def book(
-        self, net_kw: float, import_price: float, export_price: float, dt: float
+        self,
+        net_kw: float,
+        import_price: float,
+        export_price: float,
+        dt: float,
+        month: tuple[int, int],
     ) -> None:
         """Book one slot with site power ``net_kw`` at the grid (+ import, - export)."""
         imp, exp = max(net_kw, 0.0), max(-net_kw, 0.0)
@@ -67,7 +93,11 @@ class Ledger:
         self.import_kwh += dt * imp
         self.export_kwh += dt * exp
         self.peak_import_kw = max(self.peak_import_kw, imp)
-        self.month_peak_kw = max(self.month_peak_kw, imp)
+        self.month_peaks_kw[month] = max(self.month_peaks_kw.get(month, 0.0), imp)
+
+    def mean_month_peak_kw(self) -> float:
+        """Mean over the billing months of their highest import."""
+        return float(np.mean(list(self.month_peaks_kw.values())))
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -108,8 +138,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--perfect-forecasts",
-        action="store_true",
-        help="give the EMS the real future load and PV (separates forecast error from planning)",
+        nargs="?",
+        const="both",
+        default=None,
+        choices=["load", "pv", "both"],
+        help="give the EMS the real future load, PV or both (separates forecast error from "
+        "planning); without a value both",
+    )
+    p.add_argument(
+        "--pv-forecast-column",
+        default=None,
+        help="plan with this column of the PV file as the PV forecast (W), as a solar forecast "
+        "integration gives it (pv_forecast_w: the forecast the shared household had); "
+        "default: the recent days' PV, as the demo site",
+    )
+    p.add_argument(
+        "--site-tz",
+        default="Europe/Paris",
+        help="the site's time zone: its load's weekday and time of day, its billing month "
+        "(the shared household is in Lorraine)",
     )
     p.add_argument("--start", default=None, help="first day (YYYY-MM-DD, local)")
     p.add_argument("--end", default=None, help="day after the last (YYYY-MM-DD, local)")
@@ -127,10 +174,32 @@ def known_until(t: datetime, data_end: int, site: SiteData) -> int:
     return min(data_end, int((end - site.start) / timedelta(minutes=site.step_min)))
 
 
+def market_points(site: SiteData) -> tuple[list[PricePoint], list[int]]:
+    """Return the period's prices as the market publishes them, and the slot each one starts in.
+
+    The site's grid repeats an hourly price in each of its quarter-hours; the price forecast gets
+    the hour once, as from aWATTar (four times as many points would only make it slower).
+    """
+    step = timedelta(minutes=site.step_min)
+    points: list[PricePoint] = []
+    slots: list[int] = []
+    for k, price in enumerate(site.spot_eur_kwh):
+        start = site.start + k * step
+        # Within an hour, a slot at the price of the slot before continues its point.
+        if points and start.minute != 0 and points[-1].price_eur_kwh == price:
+            points[-1] = replace(points[-1], end=start + step)
+            continue
+        points.append(
+            PricePoint(start=start, end=start + step, price_eur_kwh=float(price))
+        )
+        slots.append(k)
+    return points, slots
+
+
 def main(argv: list[str]) -> None:
     """Replay the period and print the comparison; the last line is JSON."""
     args = parse(argv)
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     start = local_midnight(args.start) if args.start else None
     end = local_midnight(args.end) if args.end else None
     site = load_site(
@@ -188,34 +257,77 @@ def main(argv: list[str]) -> None:
     import_price = tariff.import_price(site.spot_eur_kwh)
     export_price = tariff.export_price(site.spot_eur_kwh)
     load, pv = site.load_kw, site.pv_kw
+    # The published PV forecast for each slot, mapped onto the period like the PV itself (and two
+    # days beyond it, the longest horizon).
+    pv_published = (
+        np.clip(
+            on_grid(
+                read_power(args.pv, args.pv_forecast_column),
+                site.start,
+                len(pv) + 2 * per_day,
+                site.step_min,
+                0.0,
+            ),
+            0,
+            None,
+        )
+        if args.pv_forecast_column and not args.no_pv
+        else None
+    )
     start_soc = args.soc_min
+    site_tz = ZoneInfo(args.site_tz)
+    step = timedelta(minutes=site.step_min)
+    points, point_slots = market_points(site)
+    # The billing month of each slot, in the site's time zone.
+    month_of: dict[int, tuple[int, int]] = {}
+    for i in range(first, last):
+        local = (site.start + i * step).astimezone(site_tz)
+        month_of[i] = (local.year, local.month)
 
     # The EMS, closed loop.
     ems = Ledger()
     sim = BatterySimulator(battery, start_soc)
     active: Strategy | None = None
-    billing_month: tuple[int, int] | None = None
     chosen: dict[Strategy, int] = {}
     replans = 0
     for i in range(first, last):
-        t = site.start + timedelta(minutes=i * site.step_min)
+        t = site.start + i * step
         known_end = known_until(t, last, site)
         # Tomorrow's prices unknown yet: plan 48 hours, the unknown ones forecast.
         horizon = known_end - i if known_end - i >= per_day else 2 * per_day
-        day_start = known_end - per_day
-        spot, _ = extend_prices(
-            site.spot_eur_kwh[i:known_end],
-            site.spot_eur_kwh[max(day_start, 0) : known_end],
+        # The published prices: the forecast looks at most PRICE_DAYS back from the plan's start,
+        # so only that window is handed over (the whole year would make every call slow).
+        spot, _ = forecast_prices(
+            points[
+                bisect.bisect_left(point_slots, i - PRICE_DAYS * per_day) : (
+                    bisect.bisect_left(point_slots, known_end)
+                )
+            ],
+            t,
             horizon,
+            site.step_min,
+            tz=LOCAL,
         )
-        if args.perfect_forecasts and i + horizon <= len(load):
-            load_forecast, pv_forecast = load[i : i + horizon], pv[i : i + horizon]
-        else:
-            load_history = load[max(0, i - LOAD_DAYS * per_day) : i]
-            pv_history = pv[max(0, i - PV_DAYS * per_day) : i]
-            load_forecast = np.clip(
-                daily_profile(load_history, per_day, horizon, LOAD_DAYS), 0, None
+        first_load = max(0, i - LOAD_DAYS * per_day)
+        load_history = Series(
+            start=site.start + first_load * step,
+            slot_minutes=site.step_min,
+            values=load[first_load:i],
+        )
+        pv_history = pv[max(0, i - PV_DAYS * per_day) : i]
+        foresight = i + horizon <= len(load)
+        load_forecast = (
+            load[i : i + horizon]
+            if foresight and args.perfect_forecasts in ("load", "both")
+            else np.clip(
+                forecast_load(load_history, start=t, slots=horizon, tz=site_tz), 0, None
             )
+        )
+        if foresight and args.perfect_forecasts in ("pv", "both"):
+            pv_forecast = pv[i : i + horizon]
+        elif pv_published is not None:
+            pv_forecast = pv_published[i : i + horizon]
+        else:
             pv_forecast = np.clip(
                 daily_profile(pv_history, per_day, horizon, PV_DAYS), 0, None
             )
@@ -230,10 +342,9 @@ def main(argv: list[str]) -> None:
             grid=grid,
             tariff=tariff,
         )
-        month = (t.astimezone(LOCAL).year, t.astimezone(LOCAL).month)
-        if month != billing_month:
-            billing_month, ems.month_peak_kw = month, 0.0
-        settings = replace(settings, peak_reached_kw=ems.month_peak_kw)
+        settings = replace(
+            settings, peak_reached_kw=ems.month_peaks_kw.get(month_of[i], 0.0)
+        )
         if args.strategy == "auto":
             selection = select(problem, settings, active)
             active = selection.plan.strategy
@@ -242,19 +353,23 @@ def main(argv: list[str]) -> None:
         replans += 1
         plan = selection.plan
         chosen[plan.strategy] = chosen.get(plan.strategy, 0) + 1
-        # The control loop holds the planned grid exchange, as it does every few seconds in the
-        # integration: the battery takes up the difference between real and forecast net load.
+        # The integration's control loop: the battery takes up the difference between the real and
+        # the forecast net load, as far as that does not trade with the grid (Plan.setpoint_kw).
         power = sim.step(plan.setpoint_kw(0, load[i] - pv[i]), dt * 3600)
         curtailed = min(float(plan.pv_curtailed_kw[0]), pv[i])
         ems.book(
-            load[i] - (pv[i] - curtailed) - power, import_price[i], export_price[i], dt
+            load[i] - (pv[i] - curtailed) - power,
+            import_price[i],
+            export_price[i],
+            dt,
+            month_of[i],
         )
         ems.discharged_kwh += max(power, 0.0) * dt
 
     # No battery.
     none = Ledger()
     for i in range(first, last):
-        none.book(load[i] - pv[i], import_price[i], export_price[i], dt)
+        none.book(load[i] - pv[i], import_price[i], export_price[i], dt, month_of[i])
 
     # Perfect foresight: one plan over the whole period.
     perfect_plan = solve_highs(
@@ -292,14 +407,22 @@ def main(argv: list[str]) -> None:
             if dearest[k]:
                 setpoint = max(load[i] - pv[i], 0.0)
             power = sim_rule.step(float(setpoint), dt * 3600)
-            rule.book(load[i] - pv[i] - power, import_price[i], export_price[i], dt)
+            rule.book(
+                load[i] - pv[i] - power,
+                import_price[i],
+                export_price[i],
+                dt,
+                month_of[i],
+            )
 
     # Plain self-consumption rule: charge from PV surplus, discharge to cover load.
     own = Ledger()
     sim_own = BatterySimulator(battery, start_soc)
     for i in range(first, last):
         power = sim_own.step(float(load[i] - pv[i]), dt * 3600)
-        own.book(load[i] - pv[i] - power, import_price[i], export_price[i], dt)
+        own.book(
+            load[i] - pv[i] - power, import_price[i], export_price[i], dt, month_of[i]
+        )
 
     load_kwh = float(load[first:last].sum()) * dt
     pv_kwh = float(pv[first:last].sum()) * dt
@@ -320,6 +443,12 @@ def main(argv: list[str]) -> None:
         ],
         "strategy": args.strategy,
         "perfect_forecasts": args.perfect_forecasts,
+        "load_forecast": "real future"
+        if args.perfect_forecasts in ("load", "both")
+        else "built-in",
+        "pv_forecast": "real future"
+        if args.perfect_forecasts in ("pv", "both")
+        else args.pv_forecast_column or "recent days",
         "tariff": args.tariff,
         "cost_no_battery_eur": round(none.cost_eur, 2),
         "cost_ems_eur": round(ems.cost_eur, 2),
@@ -340,6 +469,8 @@ def main(argv: list[str]) -> None:
         "cycles": round(ems.discharged_kwh / usable_kwh, 1),
         "peak_import_kw_no_battery": round(none.peak_import_kw, 2),
         "peak_import_kw_ems": round(ems.peak_import_kw, 2),
+        "mean_month_peak_kw_no_battery": round(none.mean_month_peak_kw(), 2),
+        "mean_month_peak_kw_ems": round(ems.mean_month_peak_kw(), 2),
         "self_consumption_ratio": round(1 - min(ems.export_kwh, pv_kwh) / pv_kwh, 4)
         if pv_kwh > 0
         else None,
@@ -351,6 +482,9 @@ def main(argv: list[str]) -> None:
         "replans": replans,
         "strategy_runs": {str(strategy): count for strategy, count in chosen.items()},
         "runtime_s": round(time.perf_counter() - began, 1),
+        # Processor time of this process: on a shared machine the wall-clock time also counts the
+        # others' work.
+        "cpu_s": round(time.process_time() - began_cpu, 1),
     }
     for key, value in result.items():
         print(f"{key:38s} {value}")

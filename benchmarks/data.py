@@ -21,6 +21,8 @@ HOUSEHOLD = (
     SHARED / "household_pv" / "household_load_pv_30min_2024-02-28_2025-02-27.csv"
 )
 WEEK = timedelta(weeks=1)
+# The whole number of weeks closest to a year.
+YEAR = timedelta(weeks=52)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +80,24 @@ def on_grid(
     """Sample a series onto a regular grid, each slot taking the latest value at or before it.
 
     Times outside the series' period are mapped onto it by whole weeks (same weekday and time of day),
-    as the load of another year stands in for the price year. Gaps take the last known value (or
-    ``fill`` where given, e.g. 0 for PV at night).
+    as the load of another year stands in for the price year: by 52 weeks at a time where the series
+    covers that much (so the season fits too: January 2024 is read from January 2025, 2024 from
+    2018), else by the series' length in whole weeks. Gaps take the last known value (or ``fill``
+    where given, e.g. 0 for PV at night).
     """
     times = sorted(series)
     stamps = np.array([t.timestamp() for t in times])
     values = np.array([series[t] for t in times])
     first, last = times[0], times[-1]
+    period = YEAR if last - first >= YEAR else WEEK * max(1, (last - first) // WEEK)
     native_s = float(np.median(np.diff(stamps)))
     out = np.empty(slots)
     for i in range(slots):
         t = start + timedelta(minutes=i * step_min)
         if t < first:
-            t += WEEK * -((t - first) // WEEK)
+            t += period * -((t - first) // period)
         elif t > last:
-            t -= WEEK * ((t - last) // WEEK + 1)
+            t -= period * -(-(t - last) // period)
         j = int(np.searchsorted(stamps, t.timestamp(), side="right")) - 1
         stale = j < 0 or t.timestamp() - stamps[j] >= native_s * 1.5
         out[i] = (

@@ -13,9 +13,9 @@ import pytest
 from custom_components.phoenyra_ems.engine.forecast import (
     Series,
     daily_profile,
-    extend_prices,
     forecast_load,
     mean_series,
+    utc_offsets_us,
 )
 from custom_components.phoenyra_ems.engine.model import InvalidInputError
 
@@ -47,17 +47,6 @@ def test_cold_start_carries_the_last_value() -> None:
         [0.9, 0.9, 0.9]
     )
     assert daily_profile(np.array([]), 96, 2, days=7) == pytest.approx([0.0, 0.0])
-
-
-def test_unknown_prices_repeat_the_last_known_day() -> None:
-    last_day = np.array([0.1, 0.2, 0.3, 0.4])
-    known = last_day[2:]  # now is half way through the last known day
-    prices, n_known = extend_prices(known, last_day, 7)
-    assert n_known == 2
-    assert prices == pytest.approx([0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1])
-    prices, n_known = extend_prices(last_day, last_day, 3)
-    assert n_known == 3
-    assert prices == pytest.approx([0.1, 0.2, 0.3])
 
 
 # --- mean_series and forecast_load -----------------------------------------------------------------
@@ -241,3 +230,28 @@ def test_household_day_ahead_beats_the_seasonal_naive_forecast() -> None:
         naive_errors.append(np.abs(naive - actual)[known])
     ratio = np.concatenate(errors).mean() / np.concatenate(naive_errors).mean()
     assert ratio < 0.9
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Paris", "America/St_Johns", "Australia/Lord_Howe", "UTC"]
+)
+def test_utc_offsets_are_those_of_the_time_zone(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    # A year of quarter-hours, and a grid that is not on whole minutes.
+    stamps = [start + k * timedelta(minutes=15) for k in range(366 * 96)]
+    stamps += [
+        start + timedelta(seconds=7.5) + k * timedelta(minutes=10) for k in range(8000)
+    ]
+    stamps_us = np.array(
+        [
+            (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+            for t in stamps
+        ],
+        dtype=np.int64,
+    )
+    expected = [
+        (t.astimezone(tz).utcoffset() or timedelta(0)) // timedelta(microseconds=1)
+        for t in stamps
+    ]
+    assert utc_offsets_us(stamps_us, tz).tolist() == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -11,6 +12,8 @@ from custom_components.phoenyra_ems.engine.model import (
     Battery,
     Grid,
     InvalidInputError,
+    Objective,
+    Plan,
     PlanningProblem,
     Tariff,
 )
@@ -246,6 +249,60 @@ def test_setpoint_holds_the_planned_grid_exchange() -> None:
     assert 2.5 - setpoint == pytest.approx(planned_grid, abs=1e-6)
 
 
+def held_setpoint_kw(plan: Plan, net_load_kw: float) -> float:
+    """The battery power that would hold the first slot's planned grid exchange exactly."""
+    planned_grid = plan.grid_import_kw[0] - plan.grid_export_kw[0]
+    return net_load_kw - planned_grid
+
+
+def test_setpoint_does_not_discharge_into_the_grid_for_sun_that_did_not_come() -> None:
+    n = 8
+    # A full battery and a sunny forecast: the plan exports 5 kW and leaves the battery idle.
+    plan = solve_highs(
+        problem(np.full(n, 0.10), load=np.zeros(n), pv=np.full(n, 5.0), soc=90)
+    )
+    assert plan.battery_kw[0] == pytest.approx(0.0, abs=1e-3)
+    # The sun delivers 1 kW: holding the exchange would discharge 4 kW into the grid; the battery
+    # stays idle and the export is smaller.
+    assert held_setpoint_kw(plan, -1.0) == pytest.approx(4.0, abs=1e-3)
+    assert plan.setpoint_kw(0, -1.0) == pytest.approx(0.0, abs=1e-3)
+    # More load than forecast is still covered by the battery, up to the load.
+    assert plan.setpoint_kw(0, 2.0) == pytest.approx(2.0, abs=1e-3)
+
+
+def test_setpoint_does_not_charge_from_the_grid_for_load_that_did_not_come() -> None:
+    n = 8
+    # An empty battery and flat prices: the plan imports the 2 kW load, the battery idles.
+    plan = solve_highs(
+        problem(np.full(n, 0.10), load=np.full(n, 2.0), pv=np.zeros(n), soc=10)
+    )
+    assert plan.battery_kw[0] == pytest.approx(0.0, abs=1e-3)
+    # The load is 0.5 kW: holding the exchange would charge 1.5 kW from the grid.
+    assert held_setpoint_kw(plan, 0.5) == pytest.approx(-1.5, abs=1e-3)
+    assert plan.setpoint_kw(0, 0.5) == pytest.approx(0.0, abs=1e-3)
+    # An unexpected PV surplus is still stored, all of it.
+    assert plan.setpoint_kw(0, -3.0) == pytest.approx(-3.0, abs=1e-3)
+
+
+def test_setpoint_keeps_import_below_the_plans_peak_limit() -> None:
+    n = 8
+    load = np.full(n, 4.0)
+    # A demand charge and a peak of 6 kW already reached this month: the plan may import up to 6 kW.
+    charged = replace(
+        problem(np.full(n, 0.10), load=load, soc=50),
+        objective=Objective(peak_eur_kw=5.0, peak_floor_kw=6.0),
+    )
+    plan = solve_highs(charged)
+    assert plan.peak_limit_kw == pytest.approx(6.0, abs=1e-6)
+    # 9 kW arrive instead of 4: the battery covers what would cross the limit...
+    setpoint = plan.setpoint_kw(0, 9.0)
+    assert 9.0 - setpoint <= 6.0 + 1e-6
+    # ...and no more than holding the planned exchange asks for.
+    assert setpoint <= held_setpoint_kw(plan, 9.0) + 1e-6
+    # Without a demand charge import peaks cost nothing, and there is no limit.
+    assert solve_highs(problem(np.full(n, 0.10), load=load)).peak_limit_kw is None
+
+
 def test_setpoint_stores_pv_the_plan_curtails_instead_of_exporting_it() -> None:
     n = 8
     # Negative prices, some room in the battery, a sunny forecast: the plan charges at full power
@@ -254,9 +311,9 @@ def test_setpoint_stores_pv_the_plan_curtails_instead_of_exporting_it() -> None:
         problem(np.full(n, -0.50), load=np.zeros(n), pv=np.full(n, 20.0), soc=60)
     )
     assert plan.pv_curtailed_kw[0] > 10
-    planned_grid = plan.grid_import_kw[0] - plan.grid_export_kw[0]
-    # The site cannot curtail and the sun is weaker than forecast (3 kW): the battery takes it all,
-    # the grid still sees the planned exchange, nothing is discharged into negative prices.
+    assert plan.battery_kw[0] == pytest.approx(-5.0, abs=1e-6)
+    # The site cannot curtail and the sun is weaker than forecast (3 kW): the battery still charges
+    # as planned and takes all of it, the rest from the grid; nothing goes out at negative prices.
     setpoint = plan.setpoint_kw(0, -3.0)
-    assert setpoint == pytest.approx(-3.0 - planned_grid, abs=1e-6)
-    assert setpoint < 0
+    assert setpoint == pytest.approx(-5.0, abs=1e-6)
+    assert -3.0 - setpoint >= 0

@@ -665,6 +665,135 @@ def test_forecast_keeps_the_time_of_day_across_dst() -> None:
     assert result == pytest.approx([h / 100 for h in range(24)])
 
 
+def reference_forecast(
+    history: list[PricePoint],
+    start: datetime,
+    slots: int,
+    slot_minutes: int,
+    tz: ZoneInfo,
+    weeks: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The forecast's definition, slot by slot with datetime arithmetic (slow, plain)."""
+    slot = timedelta(minutes=slot_minutes)
+    lookback = timedelta(days=weeks * 7 + 2)
+    history_slots = round(lookback / slot)
+    grid_start = start.astimezone(UTC) - history_slots * slot
+    values, known = to_slots(history, grid_start, history_slots + slots, slot_minutes)
+    wanted = ~known[history_slots:]
+    last_known = int(np.flatnonzero(known)[-1])
+
+    def earlier(index: int, days: int) -> int | None:
+        wall = (grid_start + index * slot).astimezone(tz).replace(tzinfo=None)
+        wall -= timedelta(days=days)
+        then = wall.replace(tzinfo=tz).astimezone(UTC)
+        if then.astimezone(tz).replace(tzinfo=None) != wall:
+            return None
+        other = round((then - grid_start) / slot)
+        return other if 0 <= other < len(known) and known[other] else None
+
+    def profile(index: int) -> float | None:
+        same = [earlier(index, 7 * week) for week in range(1, weeks + 1)]
+        found = [values[other] for other in same if other is not None]
+        return float(np.mean(found)) if found else None
+
+    def repeat(index: int) -> float | None:
+        for days in range(1, lookback.days + 1):
+            other = earlier(index, days)
+            if other is not None and other <= last_known:
+                return float(values[other])
+        return None
+
+    day_slots = round(timedelta(days=1) / slot)
+    last_day = range(max(0, last_known - day_slots + 1), last_known + 1)
+    deviations = [
+        values[index] - p
+        for index in last_day
+        if known[index] and (p := profile(index)) is not None
+    ]
+    shift = float(np.mean(deviations)) if deviations else 0.0
+    fallback = float(np.nanmean(values[last_day.start : last_day.stop]))
+    prices = values[history_slots:].copy()
+    for offset in np.flatnonzero(wanted):
+        p, r = profile(history_slots + offset), repeat(history_slots + offset)
+        if p is None:
+            prices[offset] = fallback if r is None else r
+        elif r is None:
+            prices[offset] = p + shift
+        else:
+            prices[offset] = LAST_DAY_WEIGHT * r + (1 - LAST_DAY_WEIGHT) * (p + shift)
+    return prices, wanted
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "Europe/Vienna",
+        "America/St_Johns",  # changes at half past a UTC hour
+        "Australia/Lord_Howe",  # shifts by half an hour: hourly slots do not fit its offsets
+        "UTC",
+    ],
+)
+def test_forecast_matches_its_definition_around_dst(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    rng = np.random.default_rng(7)
+    first = datetime(2024, 1, 1, tzinfo=UTC)
+    points = quarter_hours(first, list(rng.uniform(-0.05, 0.3, 366 * 96)))
+    # Around each change of the year, at both resolutions, with gaps in the history.
+    changes = [
+        moment
+        for moment in (first + timedelta(hours=h) for h in range(0, 366 * 24, 1))
+        if moment.astimezone(tz).utcoffset()
+        != (moment - HOUR).astimezone(tz).utcoffset()
+    ] or [datetime(2024, 3, 31, tzinfo=UTC)]
+    for change in changes:
+        for days_after, minutes, weeks in (
+            (0, 15, 6),
+            (1, 60, 6),
+            (3, 15, 2),
+            (8, 60, 0),
+        ):
+            start = change + timedelta(days=days_after, minutes=30)
+            end = start + timedelta(hours=13)
+            history = [
+                p
+                for p in points
+                if start - timedelta(days=45) <= p.start < end
+                and not (
+                    start - timedelta(days=9) <= p.start < start - timedelta(days=8)
+                )
+            ]
+            if minutes == 60:
+                history = hourly_means(history)
+            expected, expected_mask = reference_forecast(
+                history, start, 48 * 60 // minutes, minutes, tz, weeks
+            )
+            result, mask = forecast_prices(
+                history, start, 48 * 60 // minutes, minutes, tz=tz, weeks=weeks
+            )
+            assert mask.tolist() == expected_mask.tolist()
+            assert result == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def quarter_hours(start: datetime, prices: list[float]) -> list[PricePoint]:
+    return [
+        PricePoint(
+            start=start + i * QUARTER, end=start + (i + 1) * QUARTER, price_eur_kwh=p
+        )
+        for i, p in enumerate(prices)
+    ]
+
+
+def hourly_means(points: list[PricePoint]) -> list[PricePoint]:
+    by_hour: dict[datetime, list[float]] = {}
+    for p in points:
+        by_hour.setdefault(p.start.replace(minute=0), []).append(p.price_eur_kwh)
+    return [
+        PricePoint(start=hour, end=hour + HOUR, price_eur_kwh=float(np.mean(prices)))
+        for hour, prices in sorted(by_hour.items())
+        if len(prices) == 4
+    ]
+
+
 def test_forecast_without_any_price_raises() -> None:
     with pytest.raises(PriceDataError, match="no price"):
         forecast_prices([], local(2024, 5, 12), 24, 60, tz=VIENNA)

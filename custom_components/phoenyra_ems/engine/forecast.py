@@ -1,4 +1,4 @@
-"""Built-in forecasts from the past only: daily profiles of recent days, and day-ahead prices.
+"""Built-in forecasts from the past only: daily profiles of recent days (prices: prices.py).
 
 The load forecast takes a recorded history on a regular grid (``Series``; ``mean_series`` makes one
 from a recorder's state changes) and the site's time zone, and forecasts from weekday and weekend
@@ -8,7 +8,7 @@ profiles of the same local time of day.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,8 +22,14 @@ if TYPE_CHECKING:
 
     from .model import FloatArray
 
+type IntArray = npt.NDArray[np.int64]
+
 _MINUTES_PER_DAY = 24 * 60
 _DAY_S = 86400.0
+_DAY_US = 86_400_000_000
+_HOUR_US = 3_600_000_000
+_MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def daily_profile(
@@ -61,21 +67,6 @@ def daily_profile(
         offset = float(history[-1]) - float(profile[-1])
         forecast = forecast + offset * np.exp(-np.arange(1, horizon + 1) / level_slots)
     return np.asarray(forecast, dtype=np.float64)
-
-
-def extend_prices(
-    known: FloatArray, last_known_day: FloatArray, horizon: int
-) -> tuple[FloatArray, int]:
-    """Extend known day-ahead prices to ``horizon`` slots with the profile of the last known day.
-
-    ``known`` runs from now to the end of the last known day (midnight), ``last_known_day`` is that
-    whole day, so repeating it keeps every price at its time of day. Returns the prices and how many
-    of them are known (the rest are forecast).
-    """
-    if len(known) >= horizon:
-        return known[:horizon], horizon
-    filler = np.resize(last_known_day, horizon - len(known))
-    return np.concatenate([known, filler]), len(known)
 
 
 # --- Load forecasts from a recorded history ------------------------------------------------------
@@ -205,18 +196,37 @@ class _Clock:
     weekend: npt.NDArray[np.bool_]
 
 
+def utc_offsets_us(stamps_us: IntArray, tz: tzinfo) -> IntArray:
+    """Return the UTC offset of ``tz`` at each instant (microseconds since the epoch).
+
+    Offsets change a few times a year: they are sampled a day apart, an hour apart within the days
+    where they change, and instant by instant within the hours where they do (some zones change at
+    half hours UTC). A zone that changed and changed back within one day would be missed.
+    """
+
+    def offset(instant_us: int) -> int:
+        moment = _EPOCH + timedelta(microseconds=instant_us)
+        return (moment.astimezone(tz).utcoffset() or timedelta(0)) // _MICROSECOND
+
+    offsets = np.zeros(len(stamps_us), dtype=np.int64)
+    pending = np.arange(len(stamps_us))
+    for unit_us in (_DAY_US, _HOUR_US):
+        buckets, inverse = np.unique(stamps_us[pending] // unit_us, return_inverse=True)
+        edges = np.union1d(buckets, buckets + 1)
+        at_edge = {int(edge): offset(int(edge) * unit_us) for edge in edges}
+        begin = np.array([at_edge[b] for b in buckets.tolist()], dtype=np.int64)
+        end = np.array([at_edge[b + 1] for b in buckets.tolist()], dtype=np.int64)
+        steady = (begin == end)[inverse]
+        offsets[pending[steady]] = begin[inverse][steady]
+        pending = pending[~steady]
+    for position in pending.tolist():
+        offsets[position] = offset(int(stamps_us[position]))
+    return offsets
+
+
 def _local_clock(stamps_s: FloatArray, tz: ZoneInfo, slot_minutes: int) -> _Clock:
-    # UTC offsets change only at DST transitions, so they are looked up once per hour.
-    hours, inverse = np.unique(np.floor(stamps_s / 3600.0), return_inverse=True)
-    offsets = np.array(
-        [
-            datetime.fromtimestamp(h * 3600.0, UTC).astimezone(tz).utcoffset()
-            or timedelta(0)
-            for h in hours
-        ],
-        dtype="timedelta64[us]",
-    )
-    local_s = stamps_s + offsets.astype(np.float64)[inverse] / 1e6
+    offsets_us = utc_offsets_us(np.round(stamps_s * 1e6).astype(np.int64), tz)
+    local_s = stamps_s + offsets_us.astype(np.float64) / 1e6
     days = np.floor(local_s / _DAY_S)
     slot_of_day = ((local_s - days * _DAY_S) // (60.0 * slot_minutes)).astype(np.int64)
     # 1970-01-01, day 0, was a Thursday (weekday 3 with Monday 0).

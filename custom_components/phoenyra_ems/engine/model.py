@@ -278,6 +278,9 @@ class Plan:
     # Marginal value of one more kWh stored at the end of each slot (EUR/kWh).
     stored_energy_value_eur_kwh: FloatArray
     terminal_value_eur_kwh: float
+    # The highest grid import the plan allows itself where its objective charges for import peaks
+    # (a demand charge, peak shaving, load balancing); None where peaks cost nothing.
+    peak_limit_kw: float | None = None
 
     @property
     def slots(self) -> int:
@@ -291,13 +294,28 @@ class Plan:
         the measured and the forecast net load (within its limits, which the device layer enforces).
         The planned exchange counts the PV the plan curtails; where the site does not curtail, that
         PV arrives as well and the battery stores it rather than exporting at a loss.
+
+        A forecast error never makes the battery trade with the grid beyond the plan, though: it
+        discharges more than planned only to cover the site's own load (not to keep up a planned
+        export that the sun no longer delivers), and charges more than planned only from the site's
+        own surplus (not to keep up a planned import the load no longer needs). Measured over a
+        year of real data that is worth 3 points of capture ratio (README, Benchmarks). Where the
+        plan has a peak limit, the battery discharges as far as needed to keep import below it.
         """
+        planned_kw = float(self.battery_kw[index])
         planned_grid_kw = (
             float(self.net_load_kw[index])
             + float(self.pv_curtailed_kw[index])
-            - float(self.battery_kw[index])
+            - planned_kw
         )
-        return net_load_kw - planned_grid_kw
+        setpoint = net_load_kw - planned_grid_kw
+        if setpoint > max(planned_kw, 0.0):
+            setpoint = max(planned_kw, min(setpoint, max(net_load_kw, 0.0)))
+        elif setpoint < min(planned_kw, 0.0):
+            setpoint = min(planned_kw, max(setpoint, min(net_load_kw, 0.0)))
+        if self.peak_limit_kw is not None:
+            setpoint = max(setpoint, net_load_kw - self.peak_limit_kw)
+        return setpoint
 
     def slot_index(self, when: datetime) -> int | None:
         """Index of the slot that contains ``when``, or None outside the plan."""

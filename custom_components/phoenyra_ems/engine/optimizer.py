@@ -23,6 +23,7 @@ the horizon ends. The cvxpy engine (cvxpy_engine.py) states the same model with 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -131,141 +132,238 @@ class LinearProgram:
     a_start: npt.NDArray[np.int32]
     a_index: npt.NDArray[np.int32]
     a_value: FloatArray
-    columns: dict[str, npt.NDArray[np.int64]]
-    storage_rows: npt.NDArray[np.int64]
+    # Continuous variables only: HiGHS's array interface wants one entry per column.
+    integrality: npt.NDArray[np.int32]
+    columns: Mapping[str, slice]
+    storage_rows: slice
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """All the constraint matrix depends on: problems of one shape share their matrix."""
+
+    slots: int
+    slot_hours: float
+    keep: float
+    charge_efficiency: float
+    discharge_efficiency: float
+    peak: bool
+    ramp: bool
+    flatten: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Structure:
+    """The layout and matrix of one shape; costs and bounds are filled in per problem."""
+
+    columns: dict[str, slice]
+    rows: dict[str, slice]
+    n_cols: int
+    n_rows: int
+    a_start: npt.NDArray[np.int32]
+    a_index: npt.NDArray[np.int32]
+    a_value: FloatArray
+    integrality: npt.NDArray[np.int32]
 
 
 class _Builder:
-    """Collects columns and rows of a sparse linear program."""
+    """Lays out named blocks of columns and rows and collects the matrix entries."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, npt.NDArray[np.int64]] = {}
-        self.cost: list[FloatArray] = []
-        self.lower: list[FloatArray] = []
-        self.upper: list[FloatArray] = []
+        self.columns: dict[str, slice] = {}
+        self.rows: dict[str, slice] = {}
         self.n_cols = 0
         self.n_rows = 0
-        self.row_lower: list[FloatArray] = []
-        self.row_upper: list[FloatArray] = []
         self.entries: list[
             tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]
         ] = []
 
-    def variables(
-        self, name: str, size: int, cost: Any, lower: Any, upper: Any
-    ) -> npt.NDArray[np.int64]:
-        index = np.arange(self.n_cols, self.n_cols + size, dtype=np.int64)
-        self.columns[name] = index
-        self.cost.append(np.broadcast_to(np.asarray(cost, dtype=float), size))
-        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=float), size))
-        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=float), size))
+    def variables(self, name: str, size: int) -> npt.NDArray[np.int64]:
+        self.columns[name] = slice(self.n_cols, self.n_cols + size)
         self.n_cols += size
-        return index
+        return np.arange(self.n_cols - size, self.n_cols, dtype=np.int64)
 
-    def rows(self, size: int, lower: Any, upper: Any) -> npt.NDArray[np.int64]:
-        index = np.arange(self.n_rows, self.n_rows + size, dtype=np.int64)
-        self.row_lower.append(np.broadcast_to(np.asarray(lower, dtype=float), size))
-        self.row_upper.append(np.broadcast_to(np.asarray(upper, dtype=float), size))
+    def constraints(self, name: str, size: int) -> npt.NDArray[np.int64]:
+        self.rows[name] = slice(self.n_rows, self.n_rows + size)
         self.n_rows += size
-        return index
+        return np.arange(self.n_rows - size, self.n_rows, dtype=np.int64)
 
     def coefficients(
-        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], value: Any
+        self, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], value: float
     ) -> None:
-        self.entries.append(
-            (rows, cols, np.broadcast_to(np.asarray(value, dtype=float), rows.shape))
-        )
+        self.entries.append((rows, cols, np.full(rows.shape, value)))
 
-    def build(self, storage_rows: npt.NDArray[np.int64]) -> LinearProgram:
+    def build(self) -> _Structure:
         row = np.concatenate([r for r, _, _ in self.entries])
         col = np.concatenate([c for _, c, _ in self.entries])
         val = np.concatenate([v for _, _, v in self.entries])
         order = np.lexsort((row, col))
         start = np.searchsorted(col[order], np.arange(self.n_cols + 1)).astype(np.int32)
-        return LinearProgram(
-            cost=np.concatenate(self.cost),
-            col_lower=np.concatenate(self.lower),
-            col_upper=np.concatenate(self.upper),
-            row_lower=np.concatenate(self.row_lower),
-            row_upper=np.concatenate(self.row_upper),
+        structure = _Structure(
+            columns=self.columns,
+            rows=self.rows,
+            n_cols=self.n_cols,
+            n_rows=self.n_rows,
             a_start=start,
             a_index=row[order].astype(np.int32),
             a_value=val[order],
-            columns=self.columns,
-            storage_rows=storage_rows,
+            integrality=np.zeros(self.n_cols, dtype=np.int32),
         )
+        # Shared by every problem of the shape (and every thread): nobody may change them.
+        for array in (
+            structure.a_start,
+            structure.a_index,
+            structure.a_value,
+            structure.integrality,
+        ):
+            array.flags.writeable = False
+        return structure
 
 
-def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
-    """Assemble the planning problem as a sparse linear program."""
-    n = problem.slots
-    dt = problem.slot_hours
-    bat = problem.battery
-    obj = problem.objective
+# A day of re-plans lays out about 150 shapes (the horizon shrinks by a slot each re-plan until
+# the next day's prices arrive, for each of three objectives); one takes some 50 kB.
+@functools.lru_cache(maxsize=256)
+def _structure(shape: _Shape) -> _Structure:
+    """Lay out the variables and constraints of a shape and assemble its matrix.
+
+    Built once per shape (a re-plan every 15 minutes, or a backtest's thousands, keep their shape):
+    only costs, bounds and right-hand sides change from problem to problem (build_lp).
+    """
+    n = shape.slots
+    dt = shape.slot_hours
     lp = _Builder()
-    inf = np.inf
-    c = lp.variables("charge", n, dt * obj.degradation_eur_kwh, 0, b.charge_max)
-    d = lp.variables("discharge", n, dt * obj.degradation_eur_kwh, 0, b.discharge_max)
-    energy_cost = np.zeros(n)
-    energy_cost[-1] = -b.terminal_value
-    e = lp.variables("energy", n, energy_cost, 0, bat.capacity_kwh)
-    imp = lp.variables("grid_import", n, dt * b.import_price, 0, inf)
-    exp = lp.variables(
-        "grid_export", n, -dt * b.export_price, 0, problem.grid.max_export_kw
-    )
-    curt = lp.variables("curtail", n, 0, 0, problem.pv_kw)
-    below = lp.variables("below", n, SOC_SLACK_EUR_KWH, 0, inf)
-    above = lp.variables("above", n, SOC_SLACK_EUR_KWH, 0, inf)
-    over = lp.variables("over", n, GRID_SLACK_EUR_KWH * dt, 0, inf)
+    c = lp.variables("charge", n)
+    d = lp.variables("discharge", n)
+    e = lp.variables("energy", n)
+    imp = lp.variables("grid_import", n)
+    exp = lp.variables("grid_export", n)
+    curt = lp.variables("curtail", n)
+    below = lp.variables("below", n)
+    above = lp.variables("above", n)
+    over = lp.variables("over", n)
 
-    net_load = problem.load_kw - problem.pv_kw
-    balance = lp.rows(n, net_load, net_load)
+    balance = lp.constraints("balance", n)
     for cols, sign in ((imp, 1.0), (exp, -1.0), (c, -1.0), (d, 1.0), (curt, -1.0)):
         lp.coefficients(balance, cols, sign)
-
-    storage_rhs = np.zeros(n)
-    storage_rhs[0] = b.initial_kept_kwh
-    storage = lp.rows(n, storage_rhs, storage_rhs)
+    storage = lp.constraints("storage", n)
     lp.coefficients(storage, e, 1.0)
-    lp.coefficients(storage[1:], e[:-1], -b.keep)
-    lp.coefficients(storage, c, -dt * bat.charge_efficiency)
-    lp.coefficients(storage, d, dt / bat.discharge_efficiency)
-
-    floor = lp.rows(n, bat.energy_min_kwh, inf)
+    lp.coefficients(storage[1:], e[:-1], -shape.keep)
+    lp.coefficients(storage, c, -dt * shape.charge_efficiency)
+    lp.coefficients(storage, d, dt / shape.discharge_efficiency)
+    floor = lp.constraints("floor", n)
     lp.coefficients(floor, e, 1.0)
     lp.coefficients(floor, below, 1.0)
-    ceiling = lp.rows(n, -inf, bat.energy_max_kwh)
+    ceiling = lp.constraints("ceiling", n)
     lp.coefficients(ceiling, e, 1.0)
     lp.coefficients(ceiling, above, -1.0)
-    limit = lp.rows(n, -inf, problem.grid.max_import_kw)
+    limit = lp.constraints("limit", n)
     lp.coefficients(limit, imp, 1.0)
     lp.coefficients(limit, over, -1.0)
 
-    if obj.peak_eur_kw > 0:
-        peak = lp.variables("peak", 1, obj.peak_eur_kw, obj.peak_floor_kw, inf)
-        rows = lp.rows(n, -inf, 0.0)
+    if shape.peak:
+        peak = lp.variables("peak", 1)
+        rows = lp.constraints("peak", n)
         lp.coefficients(rows, imp, 1.0)
         lp.coefficients(rows, np.repeat(peak, n), -1.0)
-    if obj.ramp_eur_kw > 0 and n > 1:
-        ramp = lp.variables("ramp", n - 1, obj.ramp_eur_kw, 0, inf)
-        for sign in (1.0, -1.0):
-            rows = lp.rows(n - 1, -inf, 0.0)
+    if shape.ramp:
+        ramp = lp.variables("ramp", n - 1)
+        for name, sign in (("ramp_up", 1.0), ("ramp_down", -1.0)):
+            rows = lp.constraints(name, n - 1)
             lp.coefficients(rows, imp[1:], sign)
             lp.coefficients(rows, exp[1:], -sign)
             lp.coefficients(rows, imp[:-1], -sign)
             lp.coefficients(rows, exp[:-1], sign)
             lp.coefficients(rows, ramp, -1.0)
-    if obj.flatten_eur_kw > 0:
-        target = (
-            np.zeros(n) if problem.grid_target_kw is None else problem.grid_target_kw
-        )
-        flat = lp.variables("flatten", n, obj.flatten_eur_kw * dt, 0, inf)
-        for sign in (1.0, -1.0):
-            rows = lp.rows(n, -inf, sign * target)
+    if shape.flatten:
+        flat = lp.variables("flatten", n)
+        for name, sign in (("flatten_above", 1.0), ("flatten_below", -1.0)):
+            rows = lp.constraints(name, n)
             lp.coefficients(rows, imp, sign)
             lp.coefficients(rows, exp, -sign)
             lp.coefficients(rows, flat, -1.0)
-    return lp.build(storage)
+    return lp.build()
+
+
+def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
+    """Return the planning problem as a sparse linear program (its shape's matrix, its own data)."""
+    n = problem.slots
+    dt = problem.slot_hours
+    bat = problem.battery
+    obj = problem.objective
+    s = _structure(
+        _Shape(
+            slots=n,
+            slot_hours=dt,
+            keep=b.keep,
+            charge_efficiency=bat.charge_efficiency,
+            discharge_efficiency=bat.discharge_efficiency,
+            peak=obj.peak_eur_kw > 0,
+            ramp=obj.ramp_eur_kw > 0 and n > 1,
+            flatten=obj.flatten_eur_kw > 0,
+        )
+    )
+    inf = np.inf
+    cost, lower, upper = np.empty(s.n_cols), np.empty(s.n_cols), np.empty(s.n_cols)
+    row_lower, row_upper = np.empty(s.n_rows), np.empty(s.n_rows)
+
+    def variables(
+        name: str, block_cost: Any, block_lower: Any, block_upper: Any
+    ) -> None:
+        where = s.columns[name]
+        cost[where], lower[where], upper[where] = block_cost, block_lower, block_upper
+
+    def constraints(name: str, block_lower: Any, block_upper: Any) -> None:
+        where = s.rows[name]
+        row_lower[where], row_upper[where] = block_lower, block_upper
+
+    variables("charge", dt * obj.degradation_eur_kwh, 0, b.charge_max)
+    variables("discharge", dt * obj.degradation_eur_kwh, 0, b.discharge_max)
+    variables("energy", 0, 0, bat.capacity_kwh)
+    cost[s.columns["energy"].stop - 1] = -b.terminal_value
+    variables("grid_import", dt * b.import_price, 0, inf)
+    variables("grid_export", -dt * b.export_price, 0, problem.grid.max_export_kw)
+    variables("curtail", 0, 0, problem.pv_kw)
+    variables("below", SOC_SLACK_EUR_KWH, 0, inf)
+    variables("above", SOC_SLACK_EUR_KWH, 0, inf)
+    variables("over", GRID_SLACK_EUR_KWH * dt, 0, inf)
+
+    net_load = problem.load_kw - problem.pv_kw
+    constraints("balance", net_load, net_load)
+    constraints("storage", 0, 0)
+    row_lower[s.rows["storage"].start] = row_upper[s.rows["storage"].start] = (
+        b.initial_kept_kwh
+    )
+    constraints("floor", bat.energy_min_kwh, inf)
+    constraints("ceiling", -inf, bat.energy_max_kwh)
+    constraints("limit", -inf, problem.grid.max_import_kw)
+
+    if "peak" in s.columns:
+        variables("peak", obj.peak_eur_kw, obj.peak_floor_kw, inf)
+        constraints("peak", -inf, 0.0)
+    if "ramp" in s.columns:
+        variables("ramp", obj.ramp_eur_kw, 0, inf)
+        constraints("ramp_up", -inf, 0.0)
+        constraints("ramp_down", -inf, 0.0)
+    if "flatten" in s.columns:
+        target = (
+            np.zeros(n) if problem.grid_target_kw is None else problem.grid_target_kw
+        )
+        variables("flatten", obj.flatten_eur_kw * dt, 0, inf)
+        constraints("flatten_above", -inf, target)
+        constraints("flatten_below", -inf, -1.0 * target)
+    return LinearProgram(
+        cost=cost,
+        col_lower=lower,
+        col_upper=upper,
+        row_lower=row_lower,
+        row_upper=row_upper,
+        a_start=s.a_start,
+        a_index=s.a_index,
+        a_value=s.a_value,
+        integrality=s.integrality,
+        columns=s.columns,
+        storage_rows=s.rows["storage"],
+    )
 
 
 def solve_highs(problem: PlanningProblem) -> Plan:
@@ -279,23 +377,29 @@ def solve_highs(problem: PlanningProblem) -> Plan:
     began = time.perf_counter()
     b = bounds(problem)
     lp = build_lp(problem, b)
-    model = highspy.HighsLp()
-    model.num_col_ = len(lp.cost)
-    model.num_row_ = len(lp.row_lower)
-    model.col_cost_ = lp.cost
-    model.col_lower_ = lp.col_lower
-    model.col_upper_ = lp.col_upper
-    model.row_lower_ = lp.row_lower
-    model.row_upper_ = lp.row_upper
-    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_ = lp.a_start
-    model.a_matrix_.index_ = lp.a_index
-    model.a_matrix_.value_ = lp.a_value
-    model.a_matrix_.num_col_ = len(lp.cost)
-    model.a_matrix_.num_row_ = len(lp.row_lower)
-
     solver = _thread_solver()
-    solver.passModel(model)
+    # Passed as arrays: a HighsLp object costs half a millisecond in conversions per model. The
+    # whole model every time, so that each solve starts cold and its plan depends on its problem
+    # only, not on what the thread solved before.
+    passed = solver.passModel(
+        len(lp.cost),
+        len(lp.row_lower),
+        len(lp.a_value),
+        int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,
+        lp.cost,
+        lp.col_lower,
+        lp.col_upper,
+        lp.row_lower,
+        lp.row_upper,
+        lp.a_start,
+        lp.a_index,
+        lp.a_value,
+        lp.integrality,
+    )
+    if passed != highspy.HighsStatus.kOk:
+        raise SolverError(f"HiGHS rejected the model: {passed}")
     solver.run()
     status = solver.getModelStatus()
     if status != highspy.HighsModelStatus.kOptimal:
@@ -305,7 +409,7 @@ def solve_highs(problem: PlanningProblem) -> Plan:
     solution = solver.getSolution()
     x = np.asarray(solution.col_value, dtype=float)
     duals = np.asarray(solution.row_dual, dtype=float)
-    columns = {name: x[index] for name, index in lp.columns.items()}
+    columns = {name: x[where] for name, where in lp.columns.items()}
     return plan_from_solution(
         problem,
         b,
@@ -389,4 +493,5 @@ def plan_from_solution(
         objective_eur=objective,
         stored_energy_value_eur_kwh=np.asarray(stored_energy_value, dtype=float),
         terminal_value_eur_kwh=b.terminal_value,
+        peak_limit_kw=float(values["peak"][0]) if "peak" in values else None,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
 import math
@@ -70,6 +70,10 @@ class PricePoint:
     start: datetime
     end: datetime
     price_eur_kwh: float
+    # The times as seconds since the epoch, for to_slots: a plan lays some thousand points onto its
+    # grid on every re-plan, and converting their times there cost more than all the rest.
+    start_s: float = field(init=False, repr=False, compare=False)
+    end_s: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Reject naive times, empty intervals and prices that are not numbers; store times in UTC."""
@@ -78,7 +82,9 @@ class PricePoint:
             if not isinstance(value, datetime) or value.utcoffset() is None:
                 raise PriceDataError(name, f"needs an aware datetime, got {value!r}")
             # The dataclass is frozen: normalising the time zone is part of construction.
-            object.__setattr__(self, name, value.astimezone(UTC))
+            utc = value.astimezone(UTC)
+            object.__setattr__(self, name, utc)
+            object.__setattr__(self, f"{name}_s", utc.timestamp())
         if self.end <= self.start:
             raise PriceDataError(
                 "end", f"{self.end.isoformat()} is not after {self.start.isoformat()}"
@@ -582,8 +588,8 @@ def to_slots(
     edges = start.timestamp() + slot_s * np.arange(slots + 1, dtype=np.float64)
     if slots == 0 or not points:
         return np.full(slots, np.nan), np.zeros(slots, dtype=np.bool_)
-    begin = np.array([point.start.timestamp() for point in points])
-    end = np.array([point.end.timestamp() for point in points])
+    begin = np.array([point.start_s for point in points])
+    end = np.array([point.end_s for point in points])
     price = np.array([point.price_eur_kwh for point in points])
     order = np.argsort(begin, kind="stable")
     begin, end, price = begin[order], end[order], price[order]

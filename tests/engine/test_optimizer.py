@@ -317,3 +317,49 @@ def test_setpoint_stores_pv_the_plan_curtails_instead_of_exporting_it() -> None:
     setpoint = plan.setpoint_kw(0, -3.0)
     assert setpoint == pytest.approx(-5.0, abs=1e-6)
     assert -3.0 - setpoint >= 0
+
+
+def test_setpoint_keeps_energy_worth_more_later_than_the_extra_load_costs_now() -> None:
+    # Cheap now, dear in an hour: the plan keeps the battery for the dear hour and imports now.
+    spot = np.r_[np.full(4, 0.05), np.full(4, 0.40)]
+    plan = solve_highs(problem(spot, load=np.full(8, 1.0), soc=30))
+    assert plan.battery_kw[0] <= 1e-6
+    value = plan.stored_energy_value_eur_kwh[0]
+    assert value / BATTERY.discharge_efficiency > plan.import_price_eur_kwh[0]
+    # 2 kW more load than forecast: holding the exchange would discharge for it; the energy is
+    # worth more in the dear hour, so the grid takes it.
+    assert held_setpoint_kw(plan, 3.0) == pytest.approx(plan.battery_kw[0] + 2.0)
+    assert plan.setpoint_kw(0, 3.0) == pytest.approx(plan.battery_kw[0], abs=1e-6)
+
+
+def test_setpoint_sells_surprise_sun_when_export_pays_more_than_keeping_it() -> None:
+    # Export at a high spot price now, cheap energy for the rest of the horizon: a kWh stored now
+    # is worth less than it sells for.
+    spot = np.r_[np.full(2, 0.50), np.full(6, 0.02)]
+    tariff = Tariff(export_at_spot=True)
+    plan = solve_highs(problem(spot, load=np.full(8, 0.5), soc=50, tariff=tariff))
+    value = plan.stored_energy_value_eur_kwh[0]
+    assert value * BATTERY.charge_efficiency < plan.export_price_eur_kwh[0]
+    # 3 kW of sun nobody forecast: holding the exchange would store it; it is sold instead, and
+    # the battery does what it planned.
+    assert held_setpoint_kw(plan, -2.5) < plan.battery_kw[0] - 1.0
+    assert plan.setpoint_kw(0, -2.5) == pytest.approx(plan.battery_kw[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("net_load_kw", [-4.0, -1.0, 0.0, 0.7, 3.0, 9.0])
+def test_setpoint_lies_between_the_plan_and_the_held_exchange(
+    net_load_kw: float,
+) -> None:
+    spot = np.r_[np.full(4, 0.05), np.full(4, 0.40), np.full(4, 0.10)]
+    for soc in (15.0, 50.0, 85.0):
+        plan = solve_highs(
+            problem(spot, load=np.full(12, 1.0), pv=np.full(12, 0.5), soc=soc)
+        )
+        for index in (0, 5, 9):
+            planned = plan.battery_kw[index]
+            setpoint = plan.setpoint_kw(index, net_load_kw)
+            planned_grid = (
+                plan.net_load_kw[index] + plan.pv_curtailed_kw[index] - planned
+            )
+            hold = net_load_kw - planned_grid
+            assert min(planned, hold) - 1e-9 <= setpoint <= max(planned, hold) + 1e-9

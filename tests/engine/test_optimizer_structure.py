@@ -23,9 +23,10 @@ from custom_components.phoenyra_ems.engine.optimizer import (
 
 BATTERY = Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5)
 SMOOTHING = Objective(peak_eur_kw=1.0, ramp_eur_kw=0.02, flatten_eur_kw=0.05)
+PLAIN = Objective()
 
 
-def problem(n: int, seed: int, objective: Objective = Objective()) -> PlanningProblem:
+def problem(n: int, seed: int, objective: Objective = PLAIN) -> PlanningProblem:
     rng = np.random.default_rng(seed)
     return PlanningProblem(
         start=datetime(2026, 5, 12, tzinfo=UTC),
@@ -60,7 +61,9 @@ def test_problems_of_one_shape_share_the_matrix() -> None:
     # Another efficiency is another matrix (the storage rows), another length another layout.
     lossy = replace(first, battery=replace(BATTERY, charge_efficiency=0.9))
     assert not np.array_equal(dense(lossy), dense(first))
-    assert build_lp(problem(47, 1), bounds(problem(47, 1))).a_index.size < a.a_index.size
+    assert (
+        build_lp(problem(47, 1), bounds(problem(47, 1))).a_index.size < a.a_index.size
+    )
 
 
 def test_storage_rows_state_the_energy_balance() -> None:
@@ -79,8 +82,10 @@ def test_storage_rows_state_the_energy_balance() -> None:
         if t > 0:
             assert matrix[row, energy[t - 1]] == -keep
         assert np.count_nonzero(matrix[row]) == (3 if t == 0 else 4)
-    assert lp.row_lower[rows[0]] == lp.row_upper[rows[0]] == pytest.approx(
-        keep * BATTERY.capacity_kwh * 0.4
+    assert (
+        lp.row_lower[rows[0]]
+        == lp.row_upper[rows[0]]
+        == pytest.approx(keep * BATTERY.capacity_kwh * 0.4)
     )
 
 

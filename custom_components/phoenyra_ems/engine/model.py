@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 type FloatArray = npt.NDArray[np.float64]
 
+# Prices closer than this (EUR/kWh) are equal to the control loop: see Plan._cheapest_kw.
+_TIE_EUR_KWH = 0.002
+
 
 def _require(condition: bool, name: str, message: str) -> None:
     if not condition:
@@ -260,7 +263,7 @@ class Plan:
     status: str
     solve_ms: float
     initial_soc_pct: float
-    capacity_kwh: float
+    battery: Battery
     battery_kw: FloatArray
     soc_pct: FloatArray
     grid_import_kw: FloatArray
@@ -290,17 +293,19 @@ class Plan:
     def setpoint_kw(self, index: int, net_load_kw: float) -> float:
         """Return the battery power for slot ``index`` when the site's net load is ``net_load_kw`` now.
 
-        The control loop holds the planned grid exchange: the battery takes up the difference between
-        the measured and the forecast net load (within its limits, which the device layer enforces).
-        The planned exchange counts the PV the plan curtails; where the site does not curtail, that
-        PV arrives as well and the battery stores it rather than exporting at a loss.
+        The plan was made for a forecast net load; the measured one differs. Two candidates:
+        the planned battery power, and the power that holds the planned grid exchange (the battery
+        takes up the whole forecast error, counting the PV the plan curtails: where the site does
+        not curtail, that PV arrives as well). Holding the exchange never makes the battery trade
+        with the grid beyond the plan: it discharges more than planned only to cover the site's own
+        load, and charges more than planned only from the site's own surplus.
 
-        A forecast error never makes the battery trade with the grid beyond the plan, though: it
-        discharges more than planned only to cover the site's own load (not to keep up a planned
-        export that the sun no longer delivers), and charges more than planned only from the site's
-        own surplus (not to keep up a planned import the load no longer needs). Measured over a
-        year of real data that is worth 3 points of capture ratio (README, Benchmarks). Where the
-        plan has a peak limit, the battery discharges as far as needed to keep import below it.
+        Between the two, the plan's own marginal value of stored energy decides: the setpoint
+        moves from the held exchange towards the planned power as far as the slot's prices say
+        that the energy is worth more kept (or, when charging, more sold) than used now. Measured
+        over a year of real data (README, Benchmarks) the held exchange alone is worth 3 points of
+        capture ratio over following the plan, the marginal value another 0.5. Where the plan has
+        a peak limit, the battery discharges as far as needed to keep import below it.
         """
         planned_kw = float(self.battery_kw[index])
         planned_grid_kw = (
@@ -308,14 +313,64 @@ class Plan:
             + float(self.pv_curtailed_kw[index])
             - planned_kw
         )
-        setpoint = net_load_kw - planned_grid_kw
-        if setpoint > max(planned_kw, 0.0):
-            setpoint = max(planned_kw, min(setpoint, max(net_load_kw, 0.0)))
-        elif setpoint < min(planned_kw, 0.0):
-            setpoint = min(planned_kw, max(setpoint, min(net_load_kw, 0.0)))
+        held_kw = net_load_kw - planned_grid_kw
+        if held_kw > max(planned_kw, 0.0):
+            held_kw = max(planned_kw, min(held_kw, max(net_load_kw, 0.0)))
+        elif held_kw < min(planned_kw, 0.0):
+            held_kw = min(planned_kw, max(held_kw, min(net_load_kw, 0.0)))
+        low, high = self._cheapest_kw(index, net_load_kw)
+        setpoint = min(max(held_kw, low), high)
+        setpoint = min(
+            max(setpoint, min(planned_kw, held_kw)), max(planned_kw, held_kw)
+        )
         if self.peak_limit_kw is not None:
             setpoint = max(setpoint, net_load_kw - self.peak_limit_kw)
         return setpoint
+
+    def _cheapest_kw(self, index: int, net_load_kw: float) -> tuple[float, float]:
+        """Return the range of battery powers that cost least in slot ``index`` at net load ``net_load_kw``.
+
+        Valued at the slot's prices and at the plan's marginal value v of stored energy, the cost
+        of the slot is convex and piecewise linear in the battery power x (+ discharge), with kinks
+        at 0 and at the net load. Its slopes, in EUR per kWh at the meter:
+        below both kinks (charging from the grid) v * eta_c - import price; between them
+        v / eta_d - import price (discharging to cover load) or v * eta_c - export price (charging
+        from surplus); above both (discharging into the grid) v / eta_d - export price.
+        Slopes within a fifth of a cent of zero count as flat: the plan's duals are exact ties
+        more often than not, and a tie is no reason to leave the plan.
+        """
+        value = max(float(self.stored_energy_value_eur_kwh[index]), 0.0)
+        import_price = float(self.import_price_eur_kwh[index])
+        export_price = min(float(self.export_price_eur_kwh[index]), import_price)
+        eta_c = self.battery.charge_efficiency
+        eta_d = self.battery.discharge_efficiency
+        kinks = (min(0.0, net_load_kw), max(0.0, net_load_kw))
+        between = (
+            value / eta_d - import_price
+            if net_load_kw > 0
+            else value * eta_c - export_price
+        )
+        slopes = (value * eta_c - import_price, between, value / eta_d - export_price)
+        low, high = -self.battery.max_charge_kw, self.battery.max_discharge_kw
+        # The cost falls up to the first kink after which it no longer falls, and rises from the
+        # last kink before which it did not yet rise.
+        lowest = next(
+            (
+                edge
+                for edge, slope in zip((low, *kinks), slopes, strict=True)
+                if slope > -_TIE_EUR_KWH
+            ),
+            high,
+        )
+        highest = next(
+            (
+                edge
+                for edge, slope in zip((high, *kinks[::-1]), slopes[::-1], strict=True)
+                if slope < _TIE_EUR_KWH
+            ),
+            low,
+        )
+        return min(max(lowest, low), high), min(max(highest, low), high)
 
     def slot_index(self, when: datetime) -> int | None:
         """Index of the slot that contains ``when``, or None outside the plan."""
@@ -334,6 +389,6 @@ class Plan:
         stored_kwh = (
             (float(self.soc_pct[n - 1]) - self.initial_soc_pct)
             / 100
-            * self.capacity_kwh
+            * self.battery.capacity_kwh
         )
         return saving + stored_kwh * self.terminal_value_eur_kwh

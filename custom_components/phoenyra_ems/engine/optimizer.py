@@ -22,6 +22,7 @@ the horizon ends. The cvxpy engine (cvxpy_engine.py) states the same model with 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 import functools
 import threading
@@ -34,7 +35,7 @@ import numpy.typing as npt
 from .model import FloatArray, Plan, PlanningProblem
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
 # EUR per kWh of violated limit: far above any energy price, so a slack is used only when the
 # limits cannot all be kept (a measured SoC outside the window, a load beyond the grid connection).
@@ -55,7 +56,9 @@ SLOT_BLOCKS = (
     "over",
 )
 
-_local = threading.local()
+# HiGHS instances not in use (see _borrowed_solver).
+_idle_solvers: list[Any] = []
+_idle_lock = threading.Lock()
 
 
 class SolverError(RuntimeError):
@@ -377,38 +380,39 @@ def solve_highs(problem: PlanningProblem) -> Plan:
     began = time.perf_counter()
     b = bounds(problem)
     lp = build_lp(problem, b)
-    solver = _thread_solver()
-    # Passed as arrays: a HighsLp object costs half a millisecond in conversions per model. The
-    # whole model every time, so that each solve starts cold and its plan depends on its problem
-    # only, not on what the thread solved before.
-    passed = solver.passModel(
-        len(lp.cost),
-        len(lp.row_lower),
-        len(lp.a_value),
-        int(highspy.MatrixFormat.kColwise),
-        int(highspy.ObjSense.kMinimize),
-        0.0,
-        lp.cost,
-        lp.col_lower,
-        lp.col_upper,
-        lp.row_lower,
-        lp.row_upper,
-        lp.a_start,
-        lp.a_index,
-        lp.a_value,
-        lp.integrality,
-    )
-    if passed != highspy.HighsStatus.kOk:
-        raise SolverError(f"HiGHS rejected the model: {passed}")
-    solver.run()
-    status = solver.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise SolverError(
-            f"HiGHS finished with status {solver.modelStatusToString(status)}"
+    with _borrowed_solver() as solver:
+        # Passed as arrays: a HighsLp object costs half a millisecond in conversions per model. The
+        # whole model every time, so that each solve starts cold and its plan depends on its problem
+        # only, not on what the instance solved before.
+        passed = solver.passModel(
+            len(lp.cost),
+            len(lp.row_lower),
+            len(lp.a_value),
+            int(highspy.MatrixFormat.kColwise),
+            int(highspy.ObjSense.kMinimize),
+            0.0,
+            lp.cost,
+            lp.col_lower,
+            lp.col_upper,
+            lp.row_lower,
+            lp.row_upper,
+            lp.a_start,
+            lp.a_index,
+            lp.a_value,
+            lp.integrality,
         )
-    solution = solver.getSolution()
-    x = np.asarray(solution.col_value, dtype=float)
-    duals = np.asarray(solution.row_dual, dtype=float)
+        if passed != highspy.HighsStatus.kOk:
+            raise SolverError(f"HiGHS rejected the model: {passed}")
+        solver.run()
+        status = solver.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(
+                f"HiGHS finished with status {solver.modelStatusToString(status)}"
+            )
+        solution = solver.getSolution()
+        x = np.asarray(solution.col_value, dtype=float)
+        duals = np.asarray(solution.row_dual, dtype=float)
+        objective = float(solver.getInfo().objective_function_value)
     columns = {name: x[where] for name, where in lp.columns.items()}
     return plan_from_solution(
         problem,
@@ -416,7 +420,7 @@ def solve_highs(problem: PlanningProblem) -> Plan:
         columns,
         # HiGHS reports d(cost)/d(rhs); one more kWh in storage lowers the cost.
         stored_energy_value=-duals[lp.storage_rows],
-        objective=float(solver.getInfo().objective_function_value),
+        objective=objective,
         engine="highs",
         solve_ms=(time.perf_counter() - began) * 1000,
     )
@@ -430,9 +434,15 @@ HIGHS_TOLERANCES = {
 }
 
 
-def _thread_solver() -> Any:
-    """Return this thread's HiGHS instance: creating one costs time and prints a banner."""
-    solver = getattr(_local, "solver", None)
+@contextmanager
+def _borrowed_solver() -> Iterator[Any]:
+    """Lend a HiGHS instance for one solve: creating one costs time and prints a banner.
+
+    Instances outlive the threads that use them (automatic mode plans its strategies on short-lived
+    threads side by side); each is used by one thread at a time.
+    """
+    with _idle_lock:
+        solver = _idle_solvers.pop() if _idle_solvers else None
     if solver is None:
         import highspy  # noqa: PLC0415 - see solve_highs
 
@@ -442,8 +452,11 @@ def _thread_solver() -> Any:
             solver.setOptionValue(name, value)
         # No "threads" option: HiGHS's scheduler is global, set up by whichever instance runs first
         # (cvxpy's included), and a different thread count makes later runs fail.
-        _local.solver = solver
-    return solver
+    try:
+        yield solver
+    finally:
+        with _idle_lock:
+            _idle_solvers.append(solver)
 
 
 def plan_from_solution(
@@ -479,7 +492,7 @@ def plan_from_solution(
         status="optimal",
         solve_ms=solve_ms,
         initial_soc_pct=problem.soc_pct,
-        capacity_kwh=problem.battery.capacity_kwh,
+        battery=problem.battery,
         battery_kw=values["discharge"] - values["charge"],
         soc_pct=np.clip(values["energy"] / problem.battery.capacity_kwh * 100, 0, 100),
         grid_import_kw=imp,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,13 @@ from custom_components.phoenyra_ems.const import (
     SECTION_GRID,
     SECTION_TARIFF,
 )
+
+# Prophet (pandas under it) must not be imported for the first time inside a test: after a first
+# import under Home Assistant's test clock, which replaces the datetime class, Prophet fails on real
+# datetimes in every later test ("Cannot convert datetime.datetime to HAFakeDatetime"). Imported here,
+# before any test.
+with contextlib.suppress(ImportError):
+    import prophet  # noqa: F401
 
 # A real mosquitto broker and Home Assistant's real MQTT integration on it, for every test module.
 from .mqtt_broker import mosquitto, mqtt_entry  # noqa: F401

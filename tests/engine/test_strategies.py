@@ -234,3 +234,20 @@ def test_load_balancing_keeps_the_load_factor() -> None:
     )
     mean_import = float(np.clip(problem.load_kw - problem.pv_kw, 0, None).mean())
     assert plan.grid_import_kw.max() <= mean_import / 0.8 + 0.05
+
+
+def test_automatic_mode_plans_side_by_side_as_one_by_one() -> None:
+    # The four programs are solved on parallel threads; each plan must be the one its strategy gives
+    # alone, whatever else was being solved at the same time.
+    for hour in (0, 7, 13, 19):
+        problem = real_day(start=datetime(2026, 5, 12, hour), slots=96)
+        selection = select(problem, SETTINGS, None)
+        alone = {
+            strategy: plan_strategy(problem, SETTINGS, strategy).plan
+            for strategy in Strategy
+        }
+        assert selection.costs == {
+            strategy: site_cost(plan, SETTINGS) for strategy, plan in alone.items()
+        }
+        chosen = alone[selection.plan.strategy]
+        assert np.array_equal(selection.plan.battery_kw, chosen.battery_kw)

@@ -337,7 +337,7 @@ class Plan:
         v / eta_d - import price (discharging to cover load) or v * eta_c - export price (charging
         from surplus); above both (discharging into the grid) v / eta_d - export price.
         Slopes within a fifth of a cent of zero count as flat: the plan's duals are exact ties
-        more often than not, and a tie is no reason to leave the plan.
+        more often than not, and a tie is no reason to depart from the held exchange.
         """
         value = max(float(self.stored_energy_value_eur_kwh[index]), 0.0)
         import_price = float(self.import_price_eur_kwh[index])

@@ -249,9 +249,9 @@ def test_setpoint_holds_the_planned_grid_exchange() -> None:
     assert 2.5 - setpoint == pytest.approx(planned_grid, abs=1e-6)
 
 
-def held_setpoint_kw(plan: Plan, net_load_kw: float) -> float:
-    """The battery power that would hold the first slot's planned grid exchange exactly."""
-    planned_grid = plan.grid_import_kw[0] - plan.grid_export_kw[0]
+def held_setpoint_kw(plan: Plan, net_load_kw: float, index: int = 0) -> float:
+    """The battery power that would hold a slot's planned grid exchange exactly."""
+    planned_grid = plan.grid_import_kw[index] - plan.grid_export_kw[index]
     return net_load_kw - planned_grid
 
 
@@ -358,8 +358,5 @@ def test_setpoint_lies_between_the_plan_and_the_held_exchange(
         for index in (0, 5, 9):
             planned = plan.battery_kw[index]
             setpoint = plan.setpoint_kw(index, net_load_kw)
-            planned_grid = (
-                plan.net_load_kw[index] + plan.pv_curtailed_kw[index] - planned
-            )
-            hold = net_load_kw - planned_grid
+            hold = held_setpoint_kw(plan, net_load_kw, index)
             assert min(planned, hold) - 1e-9 <= setpoint <= max(planned, hold) + 1e-9

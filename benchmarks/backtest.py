@@ -20,6 +20,7 @@ import argparse
 import bisect
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+import functools
 import json
 import math
 from pathlib import Path
@@ -42,7 +43,7 @@ from custom_components.phoenyra_ems.engine.model import (
     Strategy,
     Tariff,
 )
-from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.optimizer import WarmStarts, solve_highs
 from custom_components.phoenyra_ems.engine.prices import (
     FORECAST_WEEKS,
     PricePoint,
@@ -157,6 +158,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default="Europe/Paris",
         help="the site's time zone: its load's weekday and time of day, its billing month "
         "(the shared household is in Lorraine)",
+    )
+    p.add_argument(
+        "--cold-starts",
+        action="store_true",
+        help="solve every re-plan from scratch instead of from the previous plan's basis "
+        "(as the integration does); same costs, slower",
     )
     p.add_argument("--start", default=None, help="first day (YYYY-MM-DD, local)")
     p.add_argument("--end", default=None, help="day after the last (YYYY-MM-DD, local)")
@@ -288,6 +295,11 @@ def main(argv: list[str]) -> None:
     ems = Ledger()
     sim = BatterySimulator(battery, start_soc)
     active: Strategy | None = None
+    solver = (
+        solve_highs
+        if args.cold_starts
+        else functools.partial(solve_highs, warm_starts=WarmStarts())
+    )
     chosen: dict[Strategy, int] = {}
     replans = 0
     for i in range(first, last):
@@ -346,10 +358,12 @@ def main(argv: list[str]) -> None:
             settings, peak_reached_kw=ems.month_peaks_kw.get(month_of[i], 0.0)
         )
         if args.strategy == "auto":
-            selection = select(problem, settings, active)
+            selection = select(problem, settings, active, solver)
             active = selection.plan.strategy
         else:
-            selection = plan_strategy(problem, settings, Strategy(args.strategy))
+            selection = plan_strategy(
+                problem, settings, Strategy(args.strategy), solver
+            )
         replans += 1
         plan = selection.plan
         chosen[plan.strategy] = chosen.get(plan.strategy, 0) + 1

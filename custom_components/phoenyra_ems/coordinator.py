@@ -85,7 +85,7 @@ from .engine.model import (
     Strategy,
     Tariff,
 )
-from .engine.optimizer import SolverError, solve_highs
+from .engine.optimizer import SolverError, WarmStarts, solve_highs
 from .engine.prices import BoolArray, forecast_prices, known_until, resolution_minutes
 from .engine.registers import safe_setpoint_kw, should_write
 from .engine.runs import RunRecord
@@ -326,6 +326,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self._measure(now)
         self._unsub_control: CALLBACK_TYPE | None = None
         self._control_lock = asyncio.Lock()
+        self._warm_starts = WarmStarts()
 
     @property
     def active_strategy(self) -> Strategy:
@@ -337,7 +338,8 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         """Return the engine's solve function: cvxpy where chosen (or automatic) and installed."""
         if self.engine != ENGINE_HIGHS and cvxpy_available():
             return solve_cvxpy
-        return solve_highs
+        # Each re-plan starts from the previous plan's optimal basis (a few times faster).
+        return partial(solve_highs, warm_starts=self._warm_starts)
 
     @property
     def current_price_eur_kwh(self) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -13,9 +13,12 @@ from custom_components.phoenyra_ems.engine.model import (
     Grid,
     Objective,
     PlanningProblem,
+    Strategy,
     Tariff,
 )
 from custom_components.phoenyra_ems.engine.optimizer import (
+    HIGHS_OPTIONS,
+    WarmStarts,
     bounds,
     build_lp,
     solve_highs,
@@ -71,7 +74,7 @@ def test_storage_rows_state_the_energy_balance() -> None:
     lp = build_lp(p, bounds(p))
     matrix = dense(p)
     keep = 1.0 - BATTERY.self_discharge_per_h * p.slot_hours
-    rows = np.arange(len(lp.row_lower))[lp.storage_rows]
+    rows = np.arange(len(lp.row_lower))[lp.rows["storage"]]
     energy = np.arange(len(lp.cost))[lp.columns["energy"]]
     charge = np.arange(len(lp.cost))[lp.columns["charge"]]
     discharge = np.arange(len(lp.cost))[lp.columns["discharge"]]
@@ -100,3 +103,125 @@ def test_a_plan_does_not_depend_on_what_was_solved_before() -> None:
     assert np.array_equal(
         again.stored_energy_value_eur_kwh, first.stored_energy_value_eur_kwh
     )
+
+
+def replans(objective: Objective, count: int) -> list[PlanningProblem]:
+    """Re-plans 15 minutes apart: the horizon shrinks by a slot each time until new prices make it
+    grow by a day, the battery is rarely where the previous plan put it."""
+    rng = np.random.default_rng(7)
+    days = 3 * 96
+    spot, load, pv = (
+        rng.uniform(-0.05, 0.3, days),
+        rng.uniform(0.2, 3.0, days),
+        np.clip(3 * np.sin(np.arange(days) / 96 * 2 * np.pi), 0, None),
+    )
+    start = datetime(2026, 5, 12, tzinfo=UTC)
+    result = []
+    for k in range(count):
+        slots = 96 - k % 30 if k % 30 else 150
+        result.append(
+            PlanningProblem(
+                start=start + timedelta(minutes=15 * k),
+                slot_minutes=15,
+                spot_eur_kwh=spot[k : k + slots],
+                load_kw=load[k : k + slots],
+                pv_kw=pv[k : k + slots],
+                soc_pct=float(rng.uniform(5, 95)),
+                battery=BATTERY,
+                grid=Grid(max_import_kw=17, max_export_kw=10),
+                tariff=Tariff(),
+                objective=objective,
+                grid_target_kw=load[k : k + slots] - pv[k : k + slots],
+            )
+        )
+    return result
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [
+        PLAIN,
+        SMOOTHING,
+        Objective(peak_eur_kw=10.0, peak_floor_kw=1.5),
+        Objective(grid_charging=False, battery_export=False),
+    ],
+)
+def test_warm_started_plans_are_as_cheap_as_plans_from_scratch(
+    objective: Objective,
+) -> None:
+    warm_starts = WarmStarts()
+    for p in replans(objective, 40):
+        warm = solve_highs(p, warm_starts)
+        cold = solve_highs(p)
+        assert warm.objective_eur == pytest.approx(
+            cold.objective_eur, rel=1e-6, abs=1e-6
+        )
+        assert np.all(np.abs(warm.battery_kw) <= 5 + 1e-9)
+
+
+def iterations(lp_problem: PlanningProblem, warm_starts: WarmStarts | None) -> int:
+    """Simplex iterations HiGHS needs for the problem, from the remembered basis or from scratch."""
+    import highspy
+
+    lp = build_lp(lp_problem, bounds(lp_problem))
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    for name, value in HIGHS_OPTIONS.items():
+        solver.setOptionValue(name, value)
+    solver.passModel(
+        len(lp.cost),
+        len(lp.row_lower),
+        len(lp.a_value),
+        int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,
+        lp.cost,
+        lp.col_lower,
+        lp.col_upper,
+        lp.row_lower,
+        lp.row_upper,
+        lp.a_start,
+        lp.a_index,
+        lp.a_value,
+        lp.integrality,
+    )
+    if warm_starts is not None:
+        basis = warm_starts.basis_for(lp_problem, lp)
+        assert basis is not None
+        assert solver.setBasis(basis) == highspy.HighsStatus.kOk
+    solver.run()
+    assert solver.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    return int(solver.getInfo().simplex_iteration_count)
+
+
+@pytest.mark.parametrize("objective", [PLAIN, SMOOTHING])
+@pytest.mark.parametrize("later", [1, 2, 29])
+def test_the_next_plan_starts_from_the_moved_basis(
+    objective: Objective, later: int
+) -> None:
+    # later=29: the horizon has shrunk to 67 slots and grows to 150 (new prices).
+    sequence = replans(objective, 31)
+    warm_starts = WarmStarts()
+    solve_highs(sequence[0], warm_starts)
+    following = sequence[later]
+    assert iterations(following, warm_starts) < iterations(following, None) / 3
+
+
+def test_a_basis_is_moved_only_forward_on_the_slot_grid_within_its_horizon() -> None:
+    first = replans(PLAIN, 1)[0]
+    warm_starts = WarmStarts()
+
+    def basis_at(p: PlanningProblem) -> object:
+        return warm_starts.basis_for(p, build_lp(p, bounds(p)))
+
+    assert basis_at(first) is None  # nothing solved yet
+    solve_highs(first, warm_starts)
+    assert basis_at(first) is not None
+    for minutes in (-15, 7, 15 * 150):
+        assert (
+            basis_at(replace(first, start=first.start + timedelta(minutes=minutes)))
+            is None
+        )
+    # Another kind of plan (another strategy, or one that may not trade) has its own basis.
+    assert basis_at(replace(first, strategy=Strategy.PEAK_SHAVING)) is None
+    assert basis_at(replace(first, objective=Objective(grid_charging=False))) is None

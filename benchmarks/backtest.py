@@ -30,10 +30,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from custom_components.phoenyra_ems.engine.forecast import (
+    CAUTIOUS_LOAD_QUANTILE,
     LoadForecastSettings,
     Series,
     daily_profile,
-    forecast_load,
+    forecast_loads,
 )
 from custom_components.phoenyra_ems.engine.horizon import prices_known_until
 from custom_components.phoenyra_ems.engine.model import (
@@ -295,6 +296,7 @@ def main(argv: list[str]) -> None:
     ems = Ledger()
     sim = BatterySimulator(battery, start_soc)
     active: Strategy | None = None
+    cautious = args.strategy in ("auto", "peak_shaving")
     solver = (
         solve_highs
         if args.cold_starts
@@ -328,13 +330,21 @@ def main(argv: list[str]) -> None:
         )
         pv_history = pv[max(0, i - PV_DAYS * per_day) : i]
         foresight = i + horizon <= len(load)
-        load_forecast = (
-            load[i : i + horizon]
-            if foresight and args.perfect_forecasts in ("load", "both")
-            else np.clip(
-                forecast_load(load_history, start=t, slots=horizon, tz=site_tz), 0, None
-            )
-        )
+        # Peak shaving (automatic mode too) plans on a cautious load forecast besides the median.
+        quantiles = (0.5, CAUTIOUS_LOAD_QUANTILE) if cautious else (0.5,)
+        if foresight and args.perfect_forecasts in ("load", "both"):
+            load_forecasts = [load[i : i + horizon]] * len(quantiles)
+        else:
+            load_forecasts = [
+                np.clip(forecast, 0, None)
+                for forecast in forecast_loads(
+                    load_history,
+                    start=t,
+                    slots=horizon,
+                    tz=site_tz,
+                    quantiles=quantiles,
+                )
+            ]
         if foresight and args.perfect_forecasts in ("pv", "both"):
             pv_forecast = pv[i : i + horizon]
         elif pv_published is not None:
@@ -347,7 +357,8 @@ def main(argv: list[str]) -> None:
             start=t,
             slot_minutes=site.step_min,
             spot_eur_kwh=spot,
-            load_kw=load_forecast,
+            load_kw=load_forecasts[0],
+            load_high_kw=load_forecasts[-1] if cautious else None,
             pv_kw=pv_forecast,
             soc_pct=sim.soc_pct,
             battery=battery,

@@ -1,7 +1,8 @@
 """Solve time per engine, cold and warm, for 96, 192 and 672 slots of 15 minutes.
 
-Cold: the first solve of a problem of that shape (cvxpy compiles it). Warm: the window moved on by one
-slot, as a 15-minute re-plan does. Automatic mode: the four strategies planned (side by side on the
+Cold: the first solve of a problem of that shape (cvxpy compiles it; HiGHS starts from scratch). Warm:
+the window moved on by one slot, as a 15-minute re-plan does (cvxpy re-uses the compiled problem; HiGHS
+starts from the previous plan's basis, as the integration does). Automatic mode: the four strategies planned (side by side on the
 machine's cores) and scored. Reports medians over the repeats.
 
     ./scripts/bench latency [--repeats N]
@@ -10,9 +11,12 @@ machine's cores) and scored. Reports medians over the repeats.
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
+import functools
 import json
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 from custom_components.phoenyra_ems.engine import cvxpy_engine
 from custom_components.phoenyra_ems.engine.model import (
@@ -22,10 +26,13 @@ from custom_components.phoenyra_ems.engine.model import (
     Strategy,
     Tariff,
 )
-from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.optimizer import WarmStarts, solve_highs
 from custom_components.phoenyra_ems.engine.strategies import StrategySettings, select
 
 from .data import SiteData, default_site
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SIZES = (96, 192, 672)
 BATTERY = Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5)
@@ -36,7 +43,7 @@ def problem(site: SiteData, first: int, slots: int) -> PlanningProblem:
     """Return the planning problem of ``slots`` slots from slot ``first``."""
     spot, load, pv = site.window(first, slots)
     return PlanningProblem(
-        start=site.start,
+        start=site.start + timedelta(minutes=site.step_min * first),
         slot_minutes=site.step_min,
         spot_eur_kwh=spot,
         load_kw=load,
@@ -53,6 +60,21 @@ def timed_ms(solve: object, p: PlanningProblem) -> float:
     began = time.perf_counter()
     solve(p)  # type: ignore[operator]
     return (time.perf_counter() - began) * 1000
+
+
+def auto_plan(p: PlanningProblem, warm_starts: WarmStarts | None = None) -> object:
+    """Plan all four strategies and pick one, as automatic mode does."""
+    solver = functools.partial(solve_highs, warm_starts=warm_starts)
+    return select(p, StrategySettings(), Strategy.ARBITRAGE, solver)
+
+
+def timed_warm_ms(
+    solve: Callable[..., object], before: PlanningProblem, now: PlanningProblem
+) -> float:
+    """Wall time of solving ``now`` in ms, started from the basis of ``before`` (solved first)."""
+    warm_starts = WarmStarts()
+    solve(before, warm_starts=warm_starts)
+    return timed_ms(functools.partial(solve, warm_starts=warm_starts), now)
 
 
 def main(argv: list[str]) -> None:
@@ -74,19 +96,28 @@ def main(argv: list[str]) -> None:
         ]
         result["highs_ms"][str(n)] = round(statistics.median(samples), 2)  # type: ignore[index]
         print(f"highs  {n:4d} slots: {result['highs_ms'][str(n)]:8.2f} ms")  # type: ignore[index]
-    # Automatic mode: all four strategies planned and scored, as each run does.
-    auto: dict[str, float] = {}
+    # Warm: the previous window solved first, from scratch, then this one from its basis. Automatic
+    # mode: all four strategies planned and scored, as each run does, from scratch and warm.
+    highs_warm: dict[str, float] = {}
+    auto_cold: dict[str, float] = {}
+    auto_warm: dict[str, float] = {}
     for n in SIZES:
-        samples = [
-            timed_ms(
-                lambda p: select(p, StrategySettings(), Strategy.ARBITRAGE),
-                problem(site, 4 * 24 * k, n),
-            )
-            for k in range(args.repeats)
-        ]
-        auto[str(n)] = round(statistics.median(samples), 2)
-        print(f"auto   {n:4d} slots: {auto[str(n)]:8.2f} ms (four strategies, HiGHS)")
-    result["auto_highs_ms"] = auto
+        warm_samples, auto_cold_samples, auto_warm_samples = [], [], []
+        for k in range(args.repeats):
+            before, now = problem(site, 4 * 24 * k, n), problem(site, 4 * 24 * k + 1, n)
+            warm_samples.append(timed_warm_ms(solve_highs, before, now))
+            auto_cold_samples.append(timed_ms(auto_plan, now))
+            auto_warm_samples.append(timed_warm_ms(auto_plan, before, now))
+        highs_warm[str(n)] = round(statistics.median(warm_samples), 2)
+        auto_cold[str(n)] = round(statistics.median(auto_cold_samples), 2)
+        auto_warm[str(n)] = round(statistics.median(auto_warm_samples), 2)
+        print(
+            f"highs  {n:4d} slots: warm {highs_warm[str(n)]:8.2f} ms; auto (four strategies) "
+            f"cold {auto_cold[str(n)]:8.2f} ms, warm {auto_warm[str(n)]:8.2f} ms"
+        )
+    result["highs_warm_ms"] = highs_warm
+    result["auto_highs_ms"] = auto_cold
+    result["auto_highs_warm_ms"] = auto_warm
     if cvxpy_engine.cvxpy_available():
         cold: dict[str, float] = {}
         warm: dict[str, float] = {}

@@ -466,6 +466,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 slot_minutes=slot_minutes,
                 spot_eur_kwh=spot,
                 load_kw=load.values,
+                load_high_kw=load.high,
                 pv_kw=pv.values,
                 soc_pct=self.measurement.soc_pct,
                 battery=self.site.battery,

@@ -47,7 +47,13 @@ from .const import (
     SECTION_FORECASTS,
     TRANSPORT_ENTITIES,
 )
-from .engine.forecast import Series, daily_profile, forecast_load, mean_series
+from .engine.forecast import (
+    CAUTIOUS_LOAD_QUANTILE,
+    Series,
+    daily_profile,
+    forecast_loads,
+    mean_series,
+)
 from .engine.model import InvalidInputError
 from .engine.prophet_forecast import prophet_available, prophet_forecast_load
 from .engine.solar import Calibration, PvArray, calibrate, pv_forecast_kw
@@ -183,6 +189,8 @@ class ForecastResult:
 
     values: FloatArray
     source: str
+    # A cautious forecast, a value each slot rarely exceeds (the load's, for peak shaving).
+    high: FloatArray | None = None
 
 
 @dataclass(slots=True)
@@ -302,19 +310,31 @@ class SiteForecaster:
 
     async def _async_built_in_load(
         self, history: Series, start: datetime, slots: int
-    ) -> FloatArray:
-        """Run the built-in forecast: CPU work (weighted medians over weeks), off the event loop."""
-        return await self.hass.async_add_executor_job(
-            partial(forecast_load, history, start=start, slots=slots, tz=local_zone())
+    ) -> tuple[FloatArray, FloatArray]:
+        """Run the built-in forecast: the median and the cautious load.
+
+        CPU work (weighted quantiles over weeks): off the event loop.
+        """
+        median, high = await self.hass.async_add_executor_job(
+            partial(
+                forecast_loads,
+                history,
+                start=start,
+                slots=slots,
+                tz=local_zone(),
+                quantiles=(0.5, CAUTIOUS_LOAD_QUANTILE),
+            )
         )
+        return median, high
 
     async def async_load(
         self, start: datetime, slots: int, slot_minutes: int
     ) -> ForecastResult:
-        """Forecast the load for ``slots`` plan slots from ``start`` (UTC)."""
+        """Forecast the load for ``slots`` plan slots from ``start`` (UTC), with a cautious one."""
         self._runs += 1
         grid_slots = slots * slot_minutes // GRID_MINUTES
         history, source = await self._async_load_history(start)
+        built_in, high = await self._async_built_in_load(history, start, grid_slots)
         values: FloatArray | None = None
         method = METHOD_BUILT_IN
         if self.options[CONF_LOAD_FORECASTER] == LOAD_FORECASTER_PROPHET:
@@ -322,11 +342,14 @@ class SiteForecaster:
             if values is not None:
                 source, method = f"prophet, {source}", METHOD_PROPHET
         if values is None:
-            values = await self._async_built_in_load(history, start, grid_slots)
+            values = built_in
             source = f"built-in, {source}"
         self.used["load"] = method
         self.updated["load"] = start
-        return ForecastResult(to_slots(np.clip(values, 0, None), slot_minutes), source)
+        load_kw = to_slots(np.clip(values, 0, None), slot_minutes)
+        # Never below the forecast itself (Prophet's may lie above the built-in quantile).
+        high_kw = np.maximum(to_slots(np.clip(high, 0, None), slot_minutes), load_kw)
+        return ForecastResult(load_kw, source, high=high_kw)
 
     async def _async_prophet(
         self, history: Series, start: datetime, slots: int
@@ -579,9 +602,8 @@ class SiteForecaster:
                 alternative.values = load_kw
         if not built_in.used:
             history, _ = await self._async_load_history(start)
-            built_in.values = on_slots(
-                await self._async_built_in_load(history, start, grid_slots)
-            )
+            median, _ = await self._async_built_in_load(history, start, grid_slots)
+            built_in.values = on_slots(median)
         if len(load) > 1 and not load[1].used:
             # Prophet was chosen but could not forecast: the plan ran on the built-in one.
             load[1].error = self._prophet_error or "Prophet could not forecast"

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from custom_components.phoenyra_ems.engine.forecast import (
+    LoadForecastSettings,
     Series,
     daily_profile,
     forecast_load,
+    forecast_loads,
     mean_series,
     utc_offsets_us,
 )
@@ -164,6 +166,51 @@ def test_missing_days_do_not_pull_the_profile_down() -> None:
     )
     assert np.isfinite(with_gaps).all()
     assert with_gaps == pytest.approx(forecast)
+
+
+def test_a_high_quantile_is_a_load_the_slot_rarely_exceeds() -> None:
+    # 20 weekdays whose 07:00 load is 1, 2, ..., 20 kW in a shuffled order, equally weighted.
+    history = synthetic(28)
+    values = history.values.copy()
+    weekdays = [day for day in range(28) if day % 7 < 5]
+    for load_kw, day in zip(
+        np.random.default_rng(3).permutation(20) + 1.0, weekdays, strict=True
+    ):
+        values[day * 96 + 28] = load_kw
+    history = Series(start=history.start, slot_minutes=15, values=values)
+
+    def at_seven(quantile: float | None) -> float:
+        settings = LoadForecastSettings(
+            days=28, day_decay=1.0, neighbour_weight=0.0, level_hours=0
+        )
+        # Monday 29 April, a day after the history; the forecast's slot 28 is 07:00.
+        forecast = forecast_load(
+            history,
+            start=history.end,
+            slots=96,
+            tz=PARIS,
+            settings=settings,
+            quantile=quantile,
+        )
+        return float(forecast[28])
+
+    assert at_seven(0.9) == 18.0  # 18 of the 20 days stayed at or below it
+    assert at_seven(0.5) == 10.0
+    assert at_seven(None) == pytest.approx(10.5)
+    assert at_seven(1.0) == 20.0
+    assert at_seven(0.0) == 1.0
+    # Several quantiles at once are the same forecasts.
+    median, high = forecast_loads(
+        history, start=history.end, slots=96, tz=PARIS, quantiles=(0.5, 0.9)
+    )
+    assert np.array_equal(
+        median, forecast_load(history, start=history.end, slots=96, tz=PARIS)
+    )
+    assert np.array_equal(
+        high,
+        forecast_load(history, start=history.end, slots=96, tz=PARIS, quantile=0.9),
+    )
+    assert high[28] > median[28]
 
 
 def test_cold_start() -> None:

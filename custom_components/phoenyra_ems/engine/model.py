@@ -197,6 +197,9 @@ class PlanningProblem:
     terminal_value_eur_kwh: float | None = None
     # What grid power is flattened towards (kW per slot), when the objective flattens.
     grid_target_kw: FloatArray | None = None
+    # A cautious load forecast (kW per slot): a load each slot rarely exceeds. Peak shaving plans on
+    # it, so that its import limit holds on a busier day than the usual one.
+    load_high_kw: FloatArray | None = None
 
     def __post_init__(self) -> None:
         """Reject impossible values."""
@@ -236,6 +239,22 @@ class PlanningProblem:
                 bool(np.all(np.isfinite(self.grid_target_kw))),
                 "grid_target_kw",
                 "is not a number",
+            )
+        if self.load_high_kw is not None:
+            _require(
+                len(self.load_high_kw) == self.slots,
+                "load_high_kw",
+                "needs one value per slot",
+            )
+            _require(
+                bool(np.all(np.isfinite(self.load_high_kw))),
+                "load_high_kw",
+                "is not a number",
+            )
+            _require(
+                bool(np.all(self.load_high_kw >= 0)),
+                "load_high_kw",
+                "must not be negative",
             )
 
     @property

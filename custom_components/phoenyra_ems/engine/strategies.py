@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-import os
 
 import numpy as np
 
@@ -91,6 +89,12 @@ def preset(
                 else _no_trading(base)
             )
         case Strategy.PEAK_SHAVING:
+            # Planned on the cautious load forecast where there is one: a limit set on the usual
+            # day spends the battery early on a busier one and leaves its peak unshaved (on the
+            # commercial benchmark the monthly peaks fell by 10.5 % instead of 4.9 %).
+            if problem.load_high_kw is not None:
+                problem = replace(problem, load_kw=problem.load_high_kw)
+                net_load = problem.load_kw - problem.pv_kw
             threshold = float(
                 np.percentile(net_load, settings.peak_threshold_percentile)
             )
@@ -144,55 +148,35 @@ def _solve(
     return plan
 
 
-# Slowest first, so that the quick ones fill the other cores meanwhile: load balancing's program
-# has two more terms per slot and takes about four times as long as arbitrage's.
-_SOLVE_ORDER = (
-    Strategy.LOAD_BALANCING,
-    Strategy.PEAK_SHAVING,
-    Strategy.ARBITRAGE,
-    Strategy.SELF_CONSUMPTION,
-)
-
-
-def _solve_all(
-    problem: PlanningProblem, settings: StrategySettings, solver: Solver
-) -> dict[Strategy, Plan]:
-    """Plan every strategy, side by side where there is more than one core.
-
-    HiGHS releases the GIL while it solves: on the 2-core development machine, solves side by side
-    took 0.6 of the time of the same solves one after the other. The threads end with the call:
-    nothing is left running between plans.
-    """
-    workers = min(len(Strategy), os.cpu_count() or 1)
-    if workers == 1:
-        return {s: _solve(problem, s, settings, solver) for s in Strategy}
-    with ThreadPoolExecutor(workers, thread_name_prefix="phoenyra_ems_plan") as pool:
-        futures = {
-            s: pool.submit(_solve, problem, s, settings, solver) for s in _SOLVE_ORDER
-        }
-    # In the order of Strategy: ties in cost go to the same strategy whichever finished first.
-    return {strategy: futures[strategy].result() for strategy in Strategy}
-
-
-def site_cost(plan: Plan, settings: StrategySettings) -> float:
+def site_cost(
+    plan: Plan, settings: StrategySettings, net_load_kw: FloatArray | None = None
+) -> float:
     """Return what the plan really costs the site over its horizon, in EUR.
 
     Energy at the tariff, battery wear, the demand charge on import above the peak already
     reached, less the value of the energy the plan leaves in the battery: the same yardstick for
-    every strategy, free of the weights that shape them.
+    every strategy, free of the weights that shape them. The plan's battery schedule meets
+    ``net_load_kw`` (load less PV, per slot); by default the forecast it was planned on. Plans made
+    on different forecasts (peak shaving's cautious one) are compared on the same.
     """
     dt = plan.slot_minutes / 60
+    net_load = plan.net_load_kw if net_load_kw is None else net_load_kw
+    grid = net_load + plan.pv_curtailed_kw - plan.battery_kw
+    imported, exported = np.clip(grid, 0, None), np.clip(-grid, 0, None)
     throughput_kwh = float(np.abs(plan.battery_kw).sum()) * dt
-    extra_peak_kw = max(
-        0.0, float(plan.grid_import_kw.max()) - settings.peak_reached_kw
-    )
+    extra_peak_kw = max(0.0, float(imported.max()) - settings.peak_reached_kw)
     stored_kwh = (
         (float(plan.soc_pct[-1]) - plan.initial_soc_pct)
         / 100
         * plan.battery.capacity_kwh
     )
+    energy_eur = dt * float(
+        (
+            plan.import_price_eur_kwh * imported - plan.export_price_eur_kwh * exported
+        ).sum()
+    )
     return (
-        float(plan.cost_eur.sum())
+        energy_eur
         + settings.degradation_eur_kwh * throughput_kwh
         + settings.demand_charge_eur_kw * extra_peak_kw
         - plan.terminal_value_eur_kwh * stored_kwh
@@ -225,8 +209,9 @@ def select(
     ``switch_threshold`` of the active plan's saving against no battery (and by at least a cent),
     so small differences between forecasts do not flip the strategy back and forth.
     """
-    plans = _solve_all(problem, settings, solver)
-    costs = {strategy: site_cost(plan, settings) for strategy, plan in plans.items()}
+    plans = {s: _solve(problem, s, settings, solver) for s in Strategy}
+    net_load = problem.load_kw - problem.pv_kw
+    costs = {s: site_cost(plan, settings, net_load) for s, plan in plans.items()}
     best = min(costs, key=costs.__getitem__)
     hours = problem.slots * problem.slot_hours
     if active is None or active == best:
@@ -263,5 +248,5 @@ def plan_strategy(
 ) -> Selection:
     """Plan one strategy chosen by the user."""
     plan = _solve(problem, strategy, settings, solver)
-    cost = site_cost(plan, settings)
+    cost = site_cost(plan, settings, problem.load_kw - problem.pv_kw)
     return Selection(plan, {strategy: cost}, f"{strategy}: chosen manually")

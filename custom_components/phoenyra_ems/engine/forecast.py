@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -199,6 +200,14 @@ class _Clock:
     weekend: npt.NDArray[np.bool_]
 
 
+# Forecasts over weeks of history ask for the same days' offsets again and again (a backtest
+# thousands of times).
+@functools.lru_cache(maxsize=8192)
+def _utc_offset_us(instant_us: int, tz: tzinfo) -> int:
+    moment = _EPOCH + timedelta(microseconds=instant_us)
+    return (moment.astimezone(tz).utcoffset() or timedelta(0)) // _MICROSECOND
+
+
 def utc_offsets_us(stamps_us: IntArray, tz: tzinfo) -> IntArray:
     """Return the UTC offset of ``tz`` at each instant (microseconds since the epoch).
 
@@ -208,8 +217,7 @@ def utc_offsets_us(stamps_us: IntArray, tz: tzinfo) -> IntArray:
     """
 
     def offset(instant_us: int) -> int:
-        moment = _EPOCH + timedelta(microseconds=instant_us)
-        return (moment.astimezone(tz).utcoffset() or timedelta(0)) // _MICROSECOND
+        return _utc_offset_us(instant_us, tz)
 
     offsets = np.zeros(len(stamps_us), dtype=np.int64)
     pending = np.arange(len(stamps_us))
@@ -237,35 +245,38 @@ def _local_clock(stamps_s: FloatArray, tz: ZoneInfo, slot_minutes: int) -> _Cloc
     return _Clock(slot_of_day=slot_of_day, weekend=weekend)
 
 
-def _group_statistic(
+def _group_statistics(
     groups: npt.NDArray[np.int64],
     values: FloatArray,
     weights: FloatArray,
     n_groups: int,
-    quantile: float | None,
-) -> FloatArray:
-    """Weighted quantile (None: mean) of ``values`` per group; NaN for empty groups."""
-    out = np.full(n_groups, np.nan)
-    if len(values) == 0:
-        return out
-    if quantile is None:
-        total = np.bincount(groups, weights, n_groups)
-        sums = np.bincount(groups, weights * values, n_groups)
-        filled = total > 0
-        out[filled] = sums[filled] / total[filled]
-        return out
+    quantiles: Sequence[float | None],
+) -> list[FloatArray]:
+    """Weighted quantiles (None: mean) of ``values`` per group; NaN for empty groups."""
+    total = np.bincount(groups, weights, n_groups)
+    filled = total > 0
+    # Sorted once for every quantile: by group, and by value within each group.
     order = np.lexsort((values, groups))
-    g, v, w = groups[order], values[order], weights[order]
-    cumulative = np.cumsum(w)
+    g, v = groups[order], values[order]
+    cumulative = np.cumsum(weights[order])
     first = np.searchsorted(g, np.arange(n_groups), side="left")
     last = np.searchsorted(g, np.arange(n_groups), side="right")
-    present = last > first
     before = np.where(first > 0, cumulative[np.maximum(first - 1, 0)], 0.0)
-    share = before + (cumulative[np.maximum(last - 1, 0)] - before) * quantile
-    # The first value whose running weight reaches the quantile's share of its group's weight.
-    index = np.clip(np.searchsorted(cumulative, share, side="left"), first, last - 1)
-    out[present] = v[index[present]]
-    return out
+    statistics: list[FloatArray] = []
+    for quantile in quantiles:
+        out = np.full(n_groups, np.nan)
+        if quantile is None:
+            sums = np.bincount(groups, weights * values, n_groups)
+            out[filled] = sums[filled] / total[filled]
+        elif len(values):
+            share = before + (cumulative[np.maximum(last - 1, 0)] - before) * quantile
+            # The first value whose running weight reaches the quantile's share of its group's.
+            index = np.clip(
+                np.searchsorted(cumulative, share, side="left"), first, last - 1
+            )
+            out[filled] = v[index[filled]]
+        statistics.append(out)
+    return statistics
 
 
 def forecast_load(
@@ -341,18 +352,18 @@ def forecast_loads(
         if settings.level_hours > 0 and recent.any()
         else None
     )
+    by_kind = _profiles(
+        kind_groups, values, weights, 2 * per_day, per_day, settings, quantiles
+    )
+    by_day = _profiles(
+        clock.slot_of_day, values, weights, per_day, per_day, settings, quantiles
+    )
     forecasts = []
-    for quantile in quantiles:
-        by_kind = _profile(
-            kind_groups, values, weights, 2 * per_day, per_day, settings, quantile
-        )
-        by_day = _profile(
-            clock.slot_of_day, values, weights, per_day, per_day, settings, quantile
-        )
+    for kind_profile, day_profile in zip(by_kind, by_day, strict=True):
         profile = np.where(
-            (seen >= settings.min_days_per_kind) & np.isfinite(by_kind),
-            by_kind,
-            np.tile(by_day, 2),
+            (seen >= settings.min_days_per_kind) & np.isfinite(kind_profile),
+            kind_profile,
+            np.tile(day_profile, 2),
         )
         profile = np.where(np.isfinite(profile), profile, float(values.mean()))
         forecast = np.asarray(profile[ahead_groups], dtype=np.float64)
@@ -363,16 +374,16 @@ def forecast_loads(
     return forecasts
 
 
-def _profile(
+def _profiles(
     groups: npt.NDArray[np.int64],
     values: FloatArray,
     weights: FloatArray,
     n_groups: int,
     per_day: int,
     settings: LoadForecastSettings,
-    quantile: float | None,
-) -> FloatArray:
-    """Statistic per group of slots, the neighbouring slots of the day counted at a lower weight."""
+    quantiles: Sequence[float | None],
+) -> list[FloatArray]:
+    """Statistics per group of slots, the neighbouring slots of the day counted at a lower weight."""
     parts_g, parts_v, parts_w = [groups], [values], [weights]
     if settings.neighbour_weight > 0:
         day_slot = groups % per_day
@@ -380,10 +391,10 @@ def _profile(
             parts_g.append(groups - day_slot + (day_slot + shift) % per_day)
             parts_v.append(values)
             parts_w.append(weights * settings.neighbour_weight)
-    return _group_statistic(
+    return _group_statistics(
         np.concatenate(parts_g),
         np.concatenate(parts_v),
         np.concatenate(parts_w),
         n_groups,
-        quantile,
+        quantiles,
     )

@@ -2,8 +2,8 @@
 
 Cold: the first solve of a problem of that shape (cvxpy compiles it; HiGHS starts from scratch). Warm:
 the window moved on by one slot, as a 15-minute re-plan does (cvxpy re-uses the compiled problem; HiGHS
-starts from the previous plan's basis, as the integration does). Automatic mode: the four strategies planned (side by side on the
-machine's cores) and scored. Reports medians over the repeats.
+starts from the previous plan's basis, as the integration does). Automatic mode: the four strategies
+planned and scored, cold and warm. Reports medians over the repeats.
 
     ./scripts/bench latency [--repeats N]
 """

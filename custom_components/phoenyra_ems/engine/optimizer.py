@@ -617,8 +617,8 @@ HIGHS_OPTIONS: dict[str, float | int | str] = {
 def _borrowed_solver() -> Iterator[Any]:
     """Lend a HiGHS instance for one solve: creating one costs time and prints a banner.
 
-    Instances outlive the threads that use them (automatic mode plans its strategies on short-lived
-    threads side by side); each is used by one thread at a time.
+    Instances outlive the threads that use them (Home Assistant's executor threads, where several
+    sites may plan at once); each is used by one thread at a time.
     """
     with _idle_lock:
         solver = _idle_solvers.pop() if _idle_solvers else None

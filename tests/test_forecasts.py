@@ -338,6 +338,11 @@ async def test_forecast_alternatives_are_computed_only_when_asked(
     )
     plain = (await client.receive_json())["result"]
     assert "alternatives" not in plain
+    # Each slot carries the cautious load peak shaving plans on, as the plan's problem has it.
+    assert [slot["load_high_kw"] for slot in plain["slots"]] == pytest.approx(
+        ems.problem.load_high_kw.tolist(), abs=1e-4
+    )
+    assert all(slot["load_high_kw"] >= slot["load_kw"] for slot in plain["slots"])
     # Nobody asked: nothing was computed.
     assert ems.forecaster._alternatives is None
 

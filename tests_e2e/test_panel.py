@@ -212,6 +212,7 @@ def test_tabs_show_their_data(admin_page: Page, screenshots: Path) -> None:
     assert chart_points(page, "forecast_pv") > 50
     # Every forecast comes labelled; the plan's own says so.
     assert any("used by the plan" in label for label in series_labels(page, "load"))
+    assert "Cautious load (peak shaving plans on it)" in series_labels(page, "load")
     assert any("used by the plan" in label for label in series_labels(page, "pv"))
 
     open_tab(page, "settings")

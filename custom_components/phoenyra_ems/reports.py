@@ -159,21 +159,26 @@ def forecast_report(coordinator: EmsCoordinator) -> dict[str, Any]:
     export_price = tariff.export_price(problem.spot_eur_kwh)
     step = timedelta(minutes=problem.slot_minutes)
     forecast = coordinator.price_is_forecast
+    slots = [
+        {
+            "start": (problem.start + k * step).isoformat(),
+            "spot_eur_kwh": round(float(problem.spot_eur_kwh[k]), 5),
+            "import_price_eur_kwh": round(float(import_price[k]), 5),
+            "export_price_eur_kwh": round(float(export_price[k]), 5),
+            "price_is_forecast": bool(forecast[k]),
+            "load_kw": round(float(problem.load_kw[k]), 4),
+            "pv_kw": round(float(problem.pv_kw[k]), 4),
+        }
+        for k in range(problem.slots)
+    ]
+    if problem.load_high_kw is not None:
+        # The cautious load forecast peak shaving plans on.
+        for slot, high in zip(slots, problem.load_high_kw, strict=True):
+            slot["load_high_kw"] = round(float(high), 4)
     return {
         "start": problem.start.isoformat(),
         "slot_minutes": problem.slot_minutes,
-        "slots": [
-            {
-                "start": (problem.start + k * step).isoformat(),
-                "spot_eur_kwh": round(float(problem.spot_eur_kwh[k]), 5),
-                "import_price_eur_kwh": round(float(import_price[k]), 5),
-                "export_price_eur_kwh": round(float(export_price[k]), 5),
-                "price_is_forecast": bool(forecast[k]),
-                "load_kw": round(float(problem.load_kw[k]), 4),
-                "pv_kw": round(float(problem.pv_kw[k]), 4),
-            }
-            for k in range(problem.slots)
-        ],
+        "slots": slots,
     }
 
 

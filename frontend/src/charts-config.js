@@ -222,8 +222,10 @@ export function alternativeLabel(t, alternative) {
 /**
  * The load or PV forecast per slot (``key``: load_kw or pv_kw). With ``alternatives`` (every forecast the
  * site has, the plan's own marked ``used``) the plan's is drawn filled and the others as dashed lines.
+ * Where the slots carry the cautious forecast (``cautious``: its key, label and colour) it is dotted.
+ * ``series`` counts the forecasts compared, not the cautious line.
  */
-export function forecastSeriesChart(hass, t, colors, forecast, key, label, color, alternatives, palette) {
+export function forecastSeriesChart(hass, t, colors, forecast, key, label, color, alternatives, palette, cautious) {
   const slots = forecast?.slots || [];
   if (!slots.length) return undefined;
   const { times, end } = slotTimes(slots, forecast.slot_minutes);
@@ -267,15 +269,34 @@ export function forecastSeriesChart(hass, t, colors, forecast, key, label, color
       });
     }
   }
+  const compared = datasets.length;
+  if (cautious && slots.every((s) => Number.isFinite(s[cautious.key]))) {
+    datasets.push({
+      label: cautious.label,
+      data: steps(
+        times,
+        end,
+        slots.map((s) => s[cautious.key]),
+      ),
+      stepped: "after",
+      borderColor: cautious.color,
+      backgroundColor: cautious.color,
+      borderDash: [2, 3],
+      fill: false,
+      borderWidth: 1.5,
+      pointRadius: 0,
+      order: 0,
+    });
+  }
   const options = baseOptions(colors);
   options.plugins.phoenyraNow = { color: colors.text };
-  options.plugins.legend.display = shown.length > 0;
+  options.plugins.legend.display = shown.length > 0 || datasets.length > compared;
   options.plugins.tooltip.callbacks = { label: tooltipNumber(hass, "kW", 2) };
   options.scales = {
     x: timeAxis(hass, colors, times[0], end),
     y: valueAxis(colors, "kW", "left", { beginAtZero: true }),
   };
-  return { type: "line", data: { datasets }, options, series: datasets.length };
+  return { type: "line", data: { datasets }, options, series: compared };
 }
 
 /** Profit per day (bars: green for a gain, red for a loss). */

@@ -82,6 +82,7 @@ class PhoenyraEmsForecasts extends LitElement {
           colors.load,
           alternatives?.load,
           palette,
+          { key: "load_high_kw", label: t("cautious_load"), color: colors.warning },
         ),
         pv: forecastSeriesChart(
           this.hass,

@@ -411,13 +411,22 @@ def solve_highs(
         )
         if passed != highspy.HighsStatus.kOk:
             raise SolverError(f"HiGHS rejected the model: {passed}")
+        warm = False
         if warm_starts is not None:
             basis = warm_starts.basis_for(problem, lp)
-            # A basis HiGHS does not accept leaves the solve to start from scratch.
-            if basis is not None and solver.setBasis(basis) != highspy.HighsStatus.kOk:
+            warm = (
+                basis is not None and solver.setBasis(basis) == highspy.HighsStatus.kOk
+            )
+            if basis is not None and not warm:
+                # A basis HiGHS does not accept leaves the solve to start from scratch.
                 solver.clearSolver()
         solver.run()
         status = solver.getModelStatus()
+        if warm and status != highspy.HighsModelStatus.kOptimal:
+            # Never fail for a warm start: from scratch again (the basis is replaced below).
+            solver.clearSolver()
+            solver.run()
+            status = solver.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             raise SolverError(
                 f"HiGHS finished with status {solver.modelStatusToString(status)}"

@@ -31,6 +31,7 @@ import numpy as np
 
 from custom_components.phoenyra_ems.engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
+    LOAD_QUANTILE,
     LoadForecastSettings,
     Series,
     daily_profile,
@@ -331,7 +332,9 @@ def main(argv: list[str]) -> None:
         pv_history = pv[max(0, i - PV_DAYS * per_day) : i]
         foresight = i + horizon <= len(load)
         # Peak shaving (automatic mode too) plans on a cautious load forecast besides the median.
-        quantiles = (0.5, CAUTIOUS_LOAD_QUANTILE) if cautious else (0.5,)
+        quantiles = (
+            (LOAD_QUANTILE, CAUTIOUS_LOAD_QUANTILE) if cautious else (LOAD_QUANTILE,)
+        )
         if foresight and args.perfect_forecasts in ("load", "both"):
             load_forecasts = [load[i : i + horizon]] * len(quantiles)
         else:

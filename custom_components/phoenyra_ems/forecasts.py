@@ -49,6 +49,7 @@ from .const import (
 )
 from .engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
+    LOAD_QUANTILE,
     Series,
     daily_profile,
     forecast_loads,
@@ -322,7 +323,7 @@ class SiteForecaster:
                 start=start,
                 slots=slots,
                 tz=local_zone(),
-                quantiles=(0.5, CAUTIOUS_LOAD_QUANTILE),
+                quantiles=(LOAD_QUANTILE, CAUTIOUS_LOAD_QUANTILE),
             )
         )
         return median, high

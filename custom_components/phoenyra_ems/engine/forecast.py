@@ -186,6 +186,9 @@ class LoadForecastSettings:
     level_window_hours: float = 1.0
 
 
+# The load forecast the plans run on: the median minimises the absolute error (household load is
+# spiky, so the mean overshoots most slots).
+LOAD_QUANTILE = 0.5
 # A load each slot rarely exceeds (nine days in ten): peak shaving plans its import limit on it, so
 # that the battery still has energy when a busier day than the usual one peaks. On the commercial
 # benchmark profile it cut the monthly peaks by 10.5 % where the median forecast cut 4.9 %.
@@ -286,7 +289,7 @@ def forecast_load(
     slots: int,
     tz: ZoneInfo,
     settings: LoadForecastSettings | None = None,
-    quantile: float | None = 0.5,
+    quantile: float | None = LOAD_QUANTILE,
 ) -> FloatArray:
     """Forecast the load (kW) for ``slots`` slots of ``history.slot_minutes`` from ``start``.
 
@@ -315,9 +318,8 @@ def forecast_loads(
 
     Each slot is the recency-weighted quantile of the same local time of day on past days of its
     kind (Monday to Friday, or Saturday and Sunday), neighbouring slots weighing less; a kind with
-    too few days at a time of day falls back on all days. The median (0.5) minimises the absolute
-    error: household load is spiky, so the mean overshoots most slots. A high quantile is a load the
-    slot rarely exceeds. Unknown (NaN) slots of the history are left out, so gaps do not pull the
+    too few days at a time of day falls back on all days (LOAD_QUANTILE and CAUTIOUS_LOAD_QUANTILE
+    say which quantiles the plans use). Unknown (NaN) slots of the history are left out, so gaps do not pull the
     profile down. The last hour's distance from its profile carries into the first slots and fades.
     Only history before ``start`` is used. With less than a day of history the forecast is its mean
     (the last value alone is too often a kettle); with none, 0.

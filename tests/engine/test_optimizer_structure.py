@@ -21,6 +21,7 @@ from custom_components.phoenyra_ems.engine.optimizer import (
     WarmStarts,
     bounds,
     build_lp,
+    pass_model,
     solve_highs,
 )
 
@@ -168,23 +169,7 @@ def iterations(lp_problem: PlanningProblem, warm_starts: WarmStarts | None) -> i
     solver.setOptionValue("output_flag", False)
     for name, value in HIGHS_OPTIONS.items():
         solver.setOptionValue(name, value)
-    solver.passModel(
-        len(lp.cost),
-        len(lp.row_lower),
-        len(lp.a_value),
-        int(highspy.MatrixFormat.kColwise),
-        int(highspy.ObjSense.kMinimize),
-        0.0,
-        lp.cost,
-        lp.col_lower,
-        lp.col_upper,
-        lp.row_lower,
-        lp.row_upper,
-        lp.a_start,
-        lp.a_index,
-        lp.a_value,
-        lp.integrality,
-    )
+    assert pass_model(solver, lp) == highspy.HighsStatus.kOk
     if warm_starts is not None:
         basis = warm_starts.basis_for(lp_problem, lp)
         assert basis is not None

@@ -211,16 +211,26 @@ class PlanningProblem:
             f"price, load and PV lengths differ: {sorted(lengths)}",
         )
         _require(len(self.spot_eur_kwh) > 0, "series", "at least one slot is needed")
-        for name in ("spot_eur_kwh", "load_kw", "pv_kw"):
+        # Every per-slot series: (name, must not be negative); the optional ones may be None.
+        for name, nonnegative in (
+            ("spot_eur_kwh", False),
+            ("load_kw", True),
+            ("pv_kw", True),
+            ("grid_target_kw", False),
+            ("load_high_kw", True),
+        ):
             series = getattr(self, name)
+            if series is None:
+                continue
+            _require(len(series) == self.slots, name, "needs one value per slot")
             bad = np.flatnonzero(~np.isfinite(series))
             _require(
                 bad.size == 0,
                 name,
                 f"not a number at slot {int(bad[0]) if bad.size else 0}",
             )
-        _require(bool(np.all(self.load_kw >= 0)), "load_kw", "must not be negative")
-        _require(bool(np.all(self.pv_kw >= 0)), "pv_kw", "must not be negative")
+            if nonnegative:
+                _require(bool(np.all(series >= 0)), name, "must not be negative")
         _require(bool(np.isfinite(self.soc_pct)), "soc_pct", "is not a number")
         _require(0 <= self.soc_pct <= 100, "soc_pct", "must be between 0 and 100")
         if self.terminal_value_eur_kwh is not None:
@@ -228,33 +238,6 @@ class PlanningProblem:
                 bool(np.isfinite(self.terminal_value_eur_kwh)),
                 "terminal_value_eur_kwh",
                 "is not a number",
-            )
-        if self.grid_target_kw is not None:
-            _require(
-                len(self.grid_target_kw) == self.slots,
-                "grid_target_kw",
-                "needs one value per slot",
-            )
-            _require(
-                bool(np.all(np.isfinite(self.grid_target_kw))),
-                "grid_target_kw",
-                "is not a number",
-            )
-        if self.load_high_kw is not None:
-            _require(
-                len(self.load_high_kw) == self.slots,
-                "load_high_kw",
-                "needs one value per slot",
-            )
-            _require(
-                bool(np.all(np.isfinite(self.load_high_kw))),
-                "load_high_kw",
-                "is not a number",
-            )
-            _require(
-                bool(np.all(self.load_high_kw >= 0)),
-                "load_high_kw",
-                "must not be negative",
             )
 
     @property

@@ -389,26 +389,7 @@ def solve_highs(
     b = bounds(problem)
     lp = build_lp(problem, b)
     with _borrowed_solver() as solver:
-        # Passed as arrays: a HighsLp object costs half a millisecond in conversions per model. The
-        # whole model every time: nothing of what the instance solved before carries over, except
-        # the basis given on purpose.
-        passed = solver.passModel(
-            len(lp.cost),
-            len(lp.row_lower),
-            len(lp.a_value),
-            int(highspy.MatrixFormat.kColwise),
-            int(highspy.ObjSense.kMinimize),
-            0.0,
-            lp.cost,
-            lp.col_lower,
-            lp.col_upper,
-            lp.row_lower,
-            lp.row_upper,
-            lp.a_start,
-            lp.a_index,
-            lp.a_value,
-            lp.integrality,
-        )
+        passed = pass_model(solver, lp)
         if passed != highspy.HighsStatus.kOk:
             raise SolverError(f"HiGHS rejected the model: {passed}")
         warm = False
@@ -453,6 +434,34 @@ def solve_highs(
         objective=objective,
         engine="highs",
         solve_ms=(time.perf_counter() - began) * 1000,
+    )
+
+
+def pass_model(solver: Any, lp: LinearProgram) -> Any:
+    """Give a HiGHS instance the whole linear program; return HiGHS's status.
+
+    Passed as arrays: a HighsLp object costs half a millisecond in conversions per model. The whole
+    model every time: nothing of what the instance solved before carries over, except a basis
+    given on purpose.
+    """
+    import highspy  # noqa: PLC0415 - see solve_highs
+
+    return solver.passModel(
+        len(lp.cost),
+        len(lp.row_lower),
+        len(lp.a_value),
+        int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,
+        lp.cost,
+        lp.col_lower,
+        lp.col_upper,
+        lp.row_lower,
+        lp.row_upper,
+        lp.a_start,
+        lp.a_index,
+        lp.a_value,
+        lp.integrality,
     )
 
 

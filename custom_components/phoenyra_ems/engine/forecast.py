@@ -218,23 +218,19 @@ def utc_offsets_us(stamps_us: IntArray, tz: tzinfo) -> IntArray:
     where they change, and instant by instant within the hours where they do (some zones change at
     half hours UTC). A zone that changed and changed back within one day would be missed.
     """
-
-    def offset(instant_us: int) -> int:
-        return _utc_offset_us(instant_us, tz)
-
     offsets = np.zeros(len(stamps_us), dtype=np.int64)
     pending = np.arange(len(stamps_us))
     for unit_us in (_DAY_US, _HOUR_US):
         buckets, inverse = np.unique(stamps_us[pending] // unit_us, return_inverse=True)
         edges = np.union1d(buckets, buckets + 1)
-        at_edge = {int(edge): offset(int(edge) * unit_us) for edge in edges}
+        at_edge = {int(edge): _utc_offset_us(int(edge) * unit_us, tz) for edge in edges}
         begin = np.array([at_edge[b] for b in buckets.tolist()], dtype=np.int64)
         end = np.array([at_edge[b + 1] for b in buckets.tolist()], dtype=np.int64)
         steady = (begin == end)[inverse]
         offsets[pending[steady]] = begin[inverse][steady]
         pending = pending[~steady]
     for position in pending.tolist():
-        offsets[position] = offset(int(stamps_us[position]))
+        offsets[position] = _utc_offset_us(int(stamps_us[position]), tz)
     return offsets
 
 
@@ -319,9 +315,9 @@ def forecast_loads(
     Each slot is the recency-weighted quantile of the same local time of day on past days of its
     kind (Monday to Friday, or Saturday and Sunday), neighbouring slots weighing less; a kind with
     too few days at a time of day falls back on all days (LOAD_QUANTILE and CAUTIOUS_LOAD_QUANTILE
-    say which quantiles the plans use). Unknown (NaN) slots of the history are left out, so gaps do not pull the
-    profile down. The last hour's distance from its profile carries into the first slots and fades.
-    Only history before ``start`` is used. With less than a day of history the forecast is its mean
+    say which quantiles the plans use). Unknown (NaN) slots of the history are left out, so gaps do
+    not pull the profile down. The last hour's distance from its profile carries into the first
+    slots and fades. Only history before ``start`` is used. With less than a day of history the forecast is its mean
     (the last value alone is too often a kettle); with none, 0.
     """
     settings = settings or LoadForecastSettings()

@@ -18,6 +18,7 @@ from custom_components.phoenyra_ems.engine.model import (
 )
 from custom_components.phoenyra_ems.engine.optimizer import (
     HIGHS_OPTIONS,
+    LONG_PROGRAM_SLOTS,
     WarmStarts,
     bounds,
     build_lp,
@@ -103,6 +104,34 @@ def test_a_plan_does_not_depend_on_what_was_solved_before() -> None:
     assert np.array_equal(again.battery_kw, first.battery_kw)
     assert np.array_equal(
         again.stored_energy_value_eur_kwh, first.stored_energy_value_eur_kwh
+    )
+
+
+@pytest.mark.parametrize("objective", [PLAIN, SMOOTHING])
+def test_long_programs_from_scratch_end_on_the_short_programs_optimum(
+    objective: Objective,
+) -> None:
+    """Long programs solved from scratch take dual simplex after presolve (much faster there)."""
+    import highspy
+
+    p = problem(LONG_PROGRAM_SLOTS + 100, 8, objective)
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    for name, value in HIGHS_OPTIONS.items():
+        solver.setOptionValue(name, value)
+    assert pass_model(solver, build_lp(p, bounds(p))) == highspy.HighsStatus.kOk
+    solver.run()
+    assert solver.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    primal_objective = solver.getInfo().objective_function_value
+    plan = solve_highs(p)
+    assert plan.objective_eur == pytest.approx(primal_objective, rel=1e-9, abs=1e-9)
+    assert np.all(np.abs(plan.battery_kw) <= 5 + 1e-9)
+    # Started from its own basis, the long program is solved as a short one, to the same plan.
+    warm_starts = WarmStarts()
+    solve_highs(p, warm_starts)
+    later = replace(p, start=p.start + timedelta(minutes=15), soc_pct=55.0)
+    assert solve_highs(later, warm_starts).objective_eur == pytest.approx(
+        solve_highs(later).objective_eur, rel=1e-6, abs=1e-6
     )
 
 

@@ -18,11 +18,11 @@ import numpy as np
 
 from .optimizer import (
     GRID_SLACK_EUR_KWH,
-    HIGHS_OPTIONS,
     SLOT_BLOCKS,
     SOC_SLACK_EUR_KWH,
     SolverError,
     bounds,
+    highs_options,
     plan_from_solution,
 )
 
@@ -190,7 +190,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
         for name, parameter in compiled.parameters.items():
             parameter.value = values[name]
         try:
-            compiled.problem.solve(solver=cp.HIGHS, **HIGHS_OPTIONS)
+            compiled.problem.solve(solver=cp.HIGHS, **highs_options(problem.slots))
         except cp.error.SolverError as err:
             raise SolverError(f"cvxpy: {err}") from err
         if compiled.problem.status != cp.OPTIMAL:

@@ -58,8 +58,8 @@ SLOT_BLOCKS = (
     "over",
 )
 
-# HiGHS instances not in use (see _borrowed_solver).
-_idle_solvers: list[Any] = []
+# HiGHS instances not in use, by the options they were set up with (see _borrowed_solver).
+_idle_solvers: dict[tuple[tuple[str, float | int | str], ...], list[Any]] = {}
 _idle_lock = threading.Lock()
 
 
@@ -388,17 +388,15 @@ def solve_highs(
     began = time.perf_counter()
     b = bounds(problem)
     lp = build_lp(problem, b)
-    with _borrowed_solver() as solver:
+    basis = None if warm_starts is None else warm_starts.basis_for(problem, lp)
+    with _borrowed_solver(highs_options(problem.slots, basis is not None)) as solver:
         passed = pass_model(solver, lp)
         if passed != highspy.HighsStatus.kOk:
             raise SolverError(f"HiGHS rejected the model: {passed}")
         warm = False
-        if warm_starts is not None:
-            basis = warm_starts.basis_for(problem, lp)
-            warm = (
-                basis is not None and solver.setBasis(basis) == highspy.HighsStatus.kOk
-            )
-            if basis is not None and not warm:
+        if basis is not None:
+            warm = solver.setBasis(basis) == highspy.HighsStatus.kOk
+            if not warm:
                 # A basis HiGHS does not accept leaves the solve to start from scratch.
                 solver.clearSolver()
         solver.run()
@@ -625,27 +623,49 @@ HIGHS_OPTIONS: dict[str, float | int | str] = {
     "dual_feasibility_tolerance": 1e-9,
     # A plan's program is small and has little to presolve away; primal simplex without presolve
     # solved the benchmark's 192-slot programs 1.3 to 2 times faster than the defaults (dual
-    # simplex after presolve), to the same objective.
+    # simplex after presolve), to the same objective. It also continues best from a warm start.
     "presolve": "off",
     "simplex_strategy": 4,
 }
+# Programs longer than this many slots, solved from scratch, take the defaults instead: from 672
+# slots on, dual simplex after presolve was faster for every strategy (arbitrage 41 against 37 ms,
+# four weeks 474 against 170 ms, a year's perfect-foresight plan 82 against 6 s); at 480 slots
+# primal simplex still won for three of the four.
+LONG_PROGRAM_SLOTS = 576
+LONG_PROGRAM_OPTIONS: dict[str, float | int | str] = {
+    **HIGHS_OPTIONS,
+    "presolve": "on",
+    "simplex_strategy": 1,
+}
+
+
+def highs_options(slots: int, warm: bool = False) -> dict[str, float | int | str]:
+    """Return the HiGHS options for a program of ``slots`` slots, started from a basis or not."""
+    return (
+        LONG_PROGRAM_OPTIONS
+        if slots > LONG_PROGRAM_SLOTS and not warm
+        else HIGHS_OPTIONS
+    )
 
 
 @contextmanager
-def _borrowed_solver() -> Iterator[Any]:
-    """Lend a HiGHS instance for one solve: creating one costs time and prints a banner.
+def _borrowed_solver(options: dict[str, float | int | str]) -> Iterator[Any]:
+    """Lend a HiGHS instance set up with ``options`` for one solve.
 
-    Instances outlive the threads that use them (Home Assistant's executor threads, where several
-    sites may plan at once); each is used by one thread at a time.
+    Creating one costs time and prints a banner. Instances outlive the threads that use them (Home
+    Assistant's executor threads, where several sites may plan at once); each is used by one thread
+    at a time, and kept with the options it was set up with.
     """
+    key = tuple(options.items())
     with _idle_lock:
-        solver = _idle_solvers.pop() if _idle_solvers else None
+        idle = _idle_solvers.setdefault(key, [])
+        solver = idle.pop() if idle else None
     if solver is None:
         import highspy  # noqa: PLC0415 - see solve_highs
 
         solver = highspy.Highs()  # type: ignore[no-untyped-call]
         solver.setOptionValue("output_flag", False)
-        for name, value in HIGHS_OPTIONS.items():
+        for name, value in options.items():
             solver.setOptionValue(name, value)
         # No "threads" option: HiGHS's scheduler is global, set up by whichever instance runs first
         # (cvxpy's included), and a different thread count makes later runs fail.
@@ -653,7 +673,7 @@ def _borrowed_solver() -> Iterator[Any]:
         yield solver
     finally:
         with _idle_lock:
-            _idle_solvers.append(solver)
+            _idle_solvers[key].append(solver)
 
 
 def plan_from_solution(

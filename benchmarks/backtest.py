@@ -134,6 +134,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="peak shaving's aim, 0 to 1",
     )
     p.add_argument(
+        "--peak-threshold-percentile",
+        type=float,
+        default=StrategySettings().peak_threshold_percentile,
+        help="peak shaving leaves import below this percentile of the forecast net load alone",
+    )
+    p.add_argument(
         "--demand-charge-eur-kw",
         type=float,
         default=0.0,
@@ -262,6 +268,7 @@ def main(argv: list[str]) -> None:
         degradation_eur_kwh=args.degradation_eur_kwh,
         demand_charge_eur_kw=args.demand_charge_eur_kw,
         peak_target_reduction=args.peak_target_reduction,
+        peak_threshold_percentile=args.peak_threshold_percentile,
     )
     import_price = tariff.import_price(site.spot_eur_kwh)
     export_price = tariff.export_price(site.spot_eur_kwh)

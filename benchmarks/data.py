@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ HOUSEHOLD = (
     SHARED / "household_pv" / "household_load_pv_30min_2024-02-28_2025-02-27.csv"
 )
 WEEK = timedelta(weeks=1)
+# Recording gaps longer than this are filled from the week before (see fill_gaps).
+LONG_GAP = timedelta(hours=2)
 # The whole number of weeks closest to a year.
 YEAR = timedelta(weeks=52)
 
@@ -75,15 +78,15 @@ def on_grid(
     start: datetime,
     slots: int,
     step_min: int,
-    fill: float | None = None,
+    fill: float = math.nan,
 ) -> FloatArray:
     """Sample a series onto a regular grid, each slot taking the latest value at or before it.
 
     Times outside the series' period are mapped onto it by whole weeks (same weekday and time of day),
     as the load of another year stands in for the price year: by 52 weeks at a time where the series
     covers that much (so the season fits too: January 2024 is read from January 2025, 2024 from
-    2018), else by the series' length in whole weeks. Gaps take the last known value (or ``fill``
-    where given, e.g. 0 for PV at night).
+    2018), else by the series' length in whole weeks. Slots the series does not cover (its latest
+    value older than one and a half of its own steps) take ``fill``: NaN (see fill_gaps) or e.g. 0 for PV at night.
     """
     times = sorted(series)
     stamps = np.array([t.timestamp() for t in times])
@@ -100,9 +103,41 @@ def on_grid(
             t -= period * -(-(t - last) // period)
         j = int(np.searchsorted(stamps, t.timestamp(), side="right")) - 1
         stale = j < 0 or t.timestamp() - stamps[j] >= native_s * 1.5
-        out[i] = (
-            (fill if fill is not None else values[max(j, 0)]) if stale else values[j]
-        )
+        out[i] = fill if stale else values[j]
+    return out
+
+
+def fill_gaps(values: FloatArray, step_min: int) -> FloatArray:
+    """Fill the NaN slots of a recording: short gaps hold the last value, long ones repeat the week.
+
+    The shared household's recorder was down for up to 40 hours at a time (about 2 % of the year).
+    Holding the last value through such a gap made the house draw a constant power, or none at
+    all where the recorder's last word was 0, for a day and a half: a site no forecast can know
+    and the perfect-foresight plan exploits. The same time a week earlier (later, at the very
+    start) stands in for gaps longer than LONG_GAP.
+    """
+    out = np.array(values, dtype=np.float64)
+    week = round(WEEK / timedelta(minutes=step_min))
+    long_slots = LONG_GAP / timedelta(minutes=step_min)
+    missing = np.isnan(out)
+    i = 0
+    while i < len(out):
+        if not missing[i]:
+            i += 1
+            continue
+        end = i
+        while end < len(out) and missing[end]:
+            end += 1
+        for k in range(i, end):
+            if end - i <= long_slots and k > 0:
+                out[k] = out[k - 1]
+            elif k >= week:
+                out[k] = out[k - week]
+            elif k + week < len(out) and not missing[k + week]:
+                out[k] = out[k + week]
+            else:
+                out[k] = out[k - 1] if k > 0 else 0.0
+        i = end
     return out
 
 
@@ -122,15 +157,21 @@ def load_site(
     first = start or min(price_series)
     stop = end or max(price_series) + timedelta(hours=1)
     slots = int((stop - first) / timedelta(minutes=step_min))
-    spot = on_grid(price_series, first, slots, step_min)
+    spot = fill_gaps(on_grid(price_series, first, slots, step_min), step_min)
     load_kw = on_grid(read_power(load, load_column, load_scale), first, slots, step_min)
-    pv_kw = (
-        np.zeros(slots)
-        if pv is None
-        else np.clip(
-            on_grid(read_power(pv, pv_column), first, slots, step_min, 0.0), 0, None
-        )
-    )
+    # A recorder writes 0 where the meter was unavailable (the household's gaps begin so); a site
+    # never draws exactly nothing for a whole slot.
+    load_kw[load_kw == 0] = math.nan
+    recorder_down = np.isnan(load_kw)
+    load_kw = fill_gaps(load_kw, step_min)
+    if pv is None:
+        pv_kw = np.zeros(slots)
+    else:
+        pv_kw = on_grid(read_power(pv, pv_column), first, slots, step_min)
+        # PV is not recorded at night: 0 there, but the week before's while the whole recorder
+        # was down.
+        pv_kw[np.isnan(pv_kw) & ~recorder_down] = 0.0
+        pv_kw = np.clip(fill_gaps(pv_kw, step_min), 0, None)
     return SiteData(
         first, step_min, spot, load_kw, pv_kw, f"{prices.name}, {load.name}"
     )

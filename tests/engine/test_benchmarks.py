@@ -1,10 +1,13 @@
-"""The benchmarks' own logic: laying data of another year onto the price year."""
+"""The benchmarks' own logic: laying data of another year onto the price year, filling its gaps."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from benchmarks.data import on_grid
+import numpy as np
+
+from benchmarks.data import fill_gaps, load_site, on_grid
 
 HOUR = timedelta(hours=1)
 
@@ -40,3 +43,71 @@ def test_a_shorter_series_cycles_by_its_whole_weeks() -> None:
     assert after.tolist() == [
         (first + timedelta(days=3) + k * HOUR).timestamp() for k in range(24 * 3)
     ]
+
+
+def test_short_gaps_hold_the_last_value_long_ones_repeat_the_week_before() -> None:
+    per_week = 7 * 24 * 4
+    values = np.arange(3 * per_week, dtype=float)
+    recorded = values.copy()
+    recorded[per_week + 30 : per_week + 38] = np.nan  # two hours: short
+    recorded[2 * per_week + 5 : 2 * per_week + 165] = np.nan  # forty hours: long
+    recorded[:20] = np.nan  # long, before any week: the week after stands in
+    filled = fill_gaps(recorded, 15)
+    assert filled[per_week + 30 : per_week + 38].tolist() == [per_week + 29.0] * 8
+    # The week before as filled (its own short gap included).
+    assert np.array_equal(
+        filled[2 * per_week + 5 : 2 * per_week + 165],
+        filled[per_week + 5 : per_week + 165],
+    )
+    assert filled[2 * per_week + 5] == per_week + 5
+    assert np.array_equal(filled[:20], values[per_week : per_week + 20])
+    untouched = ~np.isnan(recorded)
+    assert np.array_equal(filled[untouched], values[untouched])
+
+
+def test_a_recorder_outage_takes_load_and_pv_of_the_week_before(
+    tmp_path: Path,
+) -> None:
+    """Load 0 W where the recorder stopped, then nothing for a day: not a day without load."""
+    start = datetime(2024, 3, 4, tzinfo=UTC)
+    half_hours = 3 * 7 * 48
+    prices, household = tmp_path / "prices.csv", tmp_path / "household.csv"
+    prices.write_text(
+        "start_utc,price_eur_mwh\n"
+        + "".join(
+            f"{(start + k * HOUR).isoformat()},{50 + k % 24}\n"
+            for k in range(half_hours // 2)
+        )
+    )
+    outage = range(2 * 7 * 48 + 20, 2 * 7 * 48 + 68)
+    lines = ["timestamp_utc,load_w,pv_w"]
+    for k in range(half_hours):
+        t = start + k * timedelta(minutes=30)
+        day = 12 <= k % 48 < 36
+        pv = f"{1000 + k % 48}" if day else ""
+        load = "0.0" if k == outage.start else "" if k in outage else f"{300 + k}"
+        lines.append(f"{t.isoformat()},{load},{pv if k not in outage else ''}")
+    household.write_text("\n".join(lines) + "\n")
+    site = load_site(
+        prices=prices,
+        load=household,
+        load_column="load_w",
+        pv=household,
+        pv_column="pv_w",
+    )
+    week = 7 * 96
+    down = slice(2 * outage.start, 2 * outage.stop)
+    assert np.array_equal(
+        site.load_kw[down],
+        site.load_kw[down.start - week : down.stop - week],
+    )
+    assert site.load_kw[down].min() > 0.3
+    # The PV's last record counts for its own half hour (as anywhere on the grid); then the week
+    # before.
+    assert np.array_equal(
+        site.pv_kw[down.start + 1 : down.stop],
+        site.pv_kw[down.start + 1 - week : down.stop - week],
+    )
+    assert site.pv_kw[down].max() > 1.0
+    # Outside the outage, the night's missing PV is none.
+    assert site.pv_kw[:24].tolist() == [0.0] * 24

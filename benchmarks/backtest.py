@@ -9,7 +9,8 @@ real load and PV. Compared on the same period: no battery, a perfect-foresight p
 period (the bound), a cheapest/dearest-hours rule and a plain self-consumption rule.
 
 For diagnosis: ``--perfect-forecasts [load|pv|both]`` plans with the real future load, PV or both,
-``--pv-forecast-column`` with a published PV forecast instead of the recent days.
+``--pv-forecast-column`` with a published PV forecast averaged with the recent days (as the
+integration plans with a solar forecast integration's).
 
     ./scripts/bench backtest [--start 2024-01-01 --end 2025-01-01] [--strategy arbitrage] ...
 """
@@ -34,6 +35,7 @@ from custom_components.phoenyra_ems.engine.forecast import (
     LOAD_QUANTILE,
     LoadForecastSettings,
     Series,
+    blend_pv,
     daily_profile,
     forecast_loads,
 )
@@ -157,9 +159,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--pv-forecast-column",
         default=None,
-        help="plan with this column of the PV file as the PV forecast (W), as a solar forecast "
-        "integration gives it (pv_forecast_w: the forecast the shared household had); "
-        "default: the recent days' PV, as the demo site",
+        help="plan with this column of the PV file (W) as a solar forecast integration's, "
+        "averaged with the recent days' PV as the integration does (pv_forecast_w: the "
+        "forecast the shared household had); default: the recent days' PV alone, as the demo "
+        "site",
     )
     p.add_argument(
         "--site-tz",
@@ -355,14 +358,16 @@ def main(argv: list[str]) -> None:
                     quantiles=quantiles,
                 )
             ]
+        recent_pv = np.clip(
+            daily_profile(pv_history, per_day, horizon, PV_DAYS), 0, None
+        )
         if foresight and args.perfect_forecasts in ("pv", "both"):
             pv_forecast = pv[i : i + horizon]
         elif pv_published is not None:
-            pv_forecast = pv_published[i : i + horizon]
+            # As the integration plans with a solar forecast: averaged with the recent days.
+            pv_forecast = blend_pv(pv_published[i : i + horizon], recent_pv)
         else:
-            pv_forecast = np.clip(
-                daily_profile(pv_history, per_day, horizon, PV_DAYS), 0, None
-            )
+            pv_forecast = recent_pv
         problem = PlanningProblem(
             start=t,
             slot_minutes=site.step_min,

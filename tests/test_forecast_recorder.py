@@ -1,4 +1,4 @@
-"""The load forecast learns from the recorder's statistics of the site's load sensor."""
+"""The forecasts learn from the recorder's statistics of the site's load and PV sensors."""
 
 from __future__ import annotations
 
@@ -18,22 +18,35 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.phoenyra_ems.const import (
     CONF_MODE,
+    CONF_PV_FORECAST,
     CONF_SETPOINT_TARGET,
+    CONF_SOLAR_FORECAST_ENTRIES,
     CONF_TRANSPORT,
     DOMAIN,
     MODE_LIVE,
+    PV_FORECAST_SOLAR,
     SECTION_DEVICE,
+    SECTION_FORECASTS,
     TARGET_NONE,
     TRANSPORT_ENTITIES,
 )
 
 from .conftest import site_input
-from .test_forecasts import NOW, slot_of
+from .test_forecasts import (
+    NOW,
+    add_solar_forecast,
+    ask_alternatives,
+    by_method,
+    slot_of,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from freezegun.api import FrozenDateTimeFactory
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers import entity_registry as er
+    from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 
 @pytest.fixture
@@ -41,10 +54,13 @@ async def mock_recorder_before_hass(async_test_recorder: Any) -> None:
     """Prepare the recorder's database before Home Assistant starts."""
 
 
-def import_evening_load(
-    hass: HomeAssistant, statistic_id: str, unit: str, evening: float, night: float
+def import_hourly(
+    hass: HomeAssistant,
+    statistic_id: str,
+    unit: str,
+    value_at: Callable[[int], float],
 ) -> None:
-    """Three recorded days of a load sensor: ``evening`` from 18 to 21 h local, ``night`` otherwise."""
+    """Three recorded days of a power sensor, each hour's mean ``value_at(local hour)`` (Vienna)."""
     first = datetime.fromisoformat("2026-05-09T10:00:00+00:00")
     hours = [first + timedelta(hours=k) for k in range(72)]
     metadata: Any = {
@@ -58,18 +74,24 @@ def import_evening_load(
     # Newer recorders also want the unit's class.
     if "unit_class" in StatisticMetaData.__annotations__:
         metadata["unit_class"] = "power"
+    # May in Vienna: UTC+2.
+    means = [value_at((hour.hour + 2) % 24) for hour in hours]
     async_import_statistics(
         hass,
         metadata,
         [
-            {
-                "start": hour,
-                "mean": evening if 18 <= (hour.hour + 2) % 24 < 21 else night,
-                "min": 0.0,
-                "max": evening,
-            }
-            for hour in hours
+            {"start": hour, "mean": mean, "min": 0.0, "max": max(means)}
+            for hour, mean in zip(hours, means, strict=True)
         ],
+    )
+
+
+def import_evening_load(
+    hass: HomeAssistant, statistic_id: str, unit: str, evening: float, night: float
+) -> None:
+    """Three recorded days of a load sensor: ``evening`` from 18 to 21 h local, ``night`` otherwise."""
+    import_hourly(
+        hass, statistic_id, unit, lambda hour: evening if 18 <= hour < 21 else night
     )
 
 
@@ -149,3 +171,65 @@ async def test_new_live_site_learns_from_its_load_sensors_history(
     ems = entry.runtime_data.ems
     assert ems.forecast_sources["load"] == "built-in, recorder, sensor.house_load"
     assert_evening_peak(entry)
+
+
+async def test_a_solar_forecast_is_averaged_with_the_arrays_recorded_days(
+    hass: HomeAssistant,
+    recorder_mock: Any,
+    freezer: FrozenDateTimeFactory,
+    entity_registry: er.EntityRegistry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    client = await hass_ws_client(hass)
+    await hass.config.async_set_time_zone("Europe/Vienna")
+    freezer.move_to(NOW)
+    # Three recorded days of the site's own PV sensor: 2 kW from 10 to 15 h local, none otherwise.
+    entity_registry.async_get_or_create(
+        "sensor", DOMAIN, "test_site_pv_power", suggested_object_id="test_site_pv_power"
+    )
+    import_hourly(
+        hass,
+        "sensor.test_site_pv_power",
+        "kW",
+        lambda local_hour: 2.0 if 10 <= local_hour < 15 else 0.0,
+    )
+    await async_wait_recording_done(hass)
+    # The solar forecast: 4 kW tomorrow from 12 to 13 h local, nothing else.
+    solar = await add_solar_forecast(hass, {"2026-05-13T10:00:00+00:00": 4000})
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Test site",
+        unique_id="test_site",
+        data=site_input(),
+        options={
+            SECTION_FORECASTS: {
+                CONF_PV_FORECAST: PV_FORECAST_SOLAR,
+                CONF_SOLAR_FORECAST_ENTRIES: [solar.entry_id],
+            }
+        },
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    ems = entry.runtime_data.ems
+    assert ems.forecast_sources["pv"] == "solar forecast and recent days (recorder)"
+    pv = ems.problem.pv_kw
+    noon = slot_of(entry, "2026-05-13T12:00:00+02:00")
+    assert pv[noon] == pytest.approx((4.0 + 2.0) / 2)
+    assert pv[slot_of(entry, "2026-05-13T11:00:00+02:00")] == pytest.approx(1.0)
+    assert pv[slot_of(entry, "2026-05-13T03:00:00+02:00")] == 0
+    # The Forecasts tab shows the plan's average, and what it averaged.
+    report = await ask_alternatives(client, entry)
+    alternatives = report["alternatives"]["pv"]
+    assert [(a["method"], a["used"], a["error"]) for a in alternatives] == [
+        ("solar_forecast_blend", True, None),
+        ("solar_forecast", False, None),
+        ("recent_days", False, None),
+    ]
+    methods = by_method(alternatives)
+    assert methods["solar_forecast_blend"]["kw"] == [
+        slot["pv_kw"] for slot in report["slots"]
+    ]
+    assert methods["solar_forecast"]["kw"][noon] == pytest.approx(4.0)
+    assert methods["recent_days"]["kw"][noon] == pytest.approx(2.0)
+    assert methods["recent_days"]["detail"] == "recorder"

@@ -75,6 +75,26 @@ def slot_of(entry: MockConfigEntry, local: str) -> int:
     return int((when - problem.start) / timedelta(minutes=problem.slot_minutes))
 
 
+async def add_solar_forecast(
+    hass: HomeAssistant, hours: dict[str, float]
+) -> MockConfigEntry:
+    """Add a solar forecast integration as the Energy dashboard sees it (Wh per hour), one entry."""
+
+    async def forecast(_hass: HomeAssistant, _entry_id: str) -> dict[str, Any]:
+        return {"wh_hours": hours}
+
+    mock_integration(
+        hass, MockModule("sunny_forecast"), top_level_files={"__init__.py", "energy.py"}
+    )
+    mock_platform(
+        hass, "sunny_forecast.energy", Mock(async_get_solar_forecast=forecast)
+    )
+    assert await async_setup_component(hass, "sunny_forecast", {})
+    solar = MockConfigEntry(domain="sunny_forecast", title="Roof")
+    solar.add_to_hass(hass)
+    return solar
+
+
 async def test_demo_forecasts_learn_from_the_replayed_past(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -124,24 +144,11 @@ async def test_prophet_forecasts_the_load_where_installed(hass: HomeAssistant) -
 async def test_pv_from_solar_forecast_integrations(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
-    # A solar forecast integration as the Energy dashboard sees it: Wh per hour, tomorrow 12-14h.
-    hours = {
-        "2026-05-13T10:00:00+00:00": 4000,
-        "2026-05-13T11:00:00+00:00": 2500,
-    }
-
-    async def forecast(_hass: HomeAssistant, _entry_id: str) -> dict[str, Any]:
-        return {"wh_hours": hours}
-
-    mock_integration(
-        hass, MockModule("sunny_forecast"), top_level_files={"__init__.py", "energy.py"}
+    # Tomorrow 12-14h local.
+    solar = await add_solar_forecast(
+        hass,
+        {"2026-05-13T10:00:00+00:00": 4000, "2026-05-13T11:00:00+00:00": 2500},
     )
-    mock_platform(
-        hass, "sunny_forecast.energy", Mock(async_get_solar_forecast=forecast)
-    )
-    assert await async_setup_component(hass, "sunny_forecast", {})
-    solar = MockConfigEntry(domain="sunny_forecast", title="Roof")
-    solar.add_to_hass(hass)
     entry = await start_site(
         hass,
         freezer,
@@ -409,20 +416,7 @@ async def test_forecast_alternatives_show_every_pv_source(
     assert await async_setup_component(
         hass, "weather", {"weather": {"platform": "test"}}
     )
-    hours = {"2026-05-13T10:00:00+00:00": 4000}
-
-    async def forecast(_hass: HomeAssistant, _entry_id: str) -> dict[str, Any]:
-        return {"wh_hours": hours}
-
-    mock_integration(
-        hass, MockModule("sunny_forecast"), top_level_files={"__init__.py", "energy.py"}
-    )
-    mock_platform(
-        hass, "sunny_forecast.energy", Mock(async_get_solar_forecast=forecast)
-    )
-    assert await async_setup_component(hass, "sunny_forecast", {})
-    solar = MockConfigEntry(domain="sunny_forecast", title="Roof")
-    solar.add_to_hass(hass)
+    solar = await add_solar_forecast(hass, {"2026-05-13T10:00:00+00:00": 4000})
     client = await hass_ws_client(hass)
     # The plan follows the weather; the solar forecast entry is configured as well.
     entry = await start_site(

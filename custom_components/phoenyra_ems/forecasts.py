@@ -4,8 +4,9 @@ Load: the built-in forecaster (or Prophet, where it installs) learns from the lo
 statistics (5-minute means, kept about ten days, completed by hourly long-term statistics); the demo
 site starts from its replayed past until the recorder has two days of its own.
 PV: the demo replay's recent days, the solar forecasts that integrations give the Energy dashboard
-(Forecast.Solar, Solcast), or a weather entity's hourly cloud cover with a clear-sky model of the array,
-calibrated against the measured PV.
+(Forecast.Solar, Solcast; averaged with the array's own recent days once the recorder has them), or a
+weather entity's hourly cloud cover with a clear-sky model of the array, calibrated against the
+measured PV.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from .engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
     LOAD_QUANTILE,
     Series,
+    blend_pv,
     daily_profile,
     forecast_loads,
     mean_series,
@@ -91,6 +93,9 @@ METHOD_PROPHET = "prophet"
 METHOD_SOLAR_FORECAST = "solar_forecast"
 METHOD_WEATHER = "weather"
 METHOD_RECENT_DAYS = "recent_days"
+METHOD_SOLAR_FORECAST_BLEND = "solar_forecast_blend"
+# Where the recent days' PV comes from when the site has no recording of its own.
+DEMO_REPLAY = "demo replay"
 
 
 async def async_solar_forecast_platforms(
@@ -245,7 +250,7 @@ class SiteForecaster:
         # Which method made the last plan's load and PV forecasts, and why Prophet did not.
         self.used: dict[str, str] = {}
         self._prophet_error: str | None = None
-        self._recent_source = "demo replay"
+        self._recent_source = DEMO_REPLAY
         # The planning runs so far, and the alternatives of one of them (computed when asked).
         self._runs = 0
         self._alternatives: (
@@ -296,7 +301,7 @@ class SiteForecaster:
             if known_days(source) >= MIN_RECORDED_DAYS:
                 assert source is not None
                 return source, f"recorder, {source_id}"
-        return self._replayed(column, start, days), "demo replay"
+        return self._replayed(column, start, days), DEMO_REPLAY
 
     def _replayed(self, column: int, end: datetime, days: int) -> Series:
         """Return the demo replay's past ``days`` days before ``end`` (UTC), on the 15-minute grid."""
@@ -407,6 +412,15 @@ class SiteForecaster:
             if choice == PV_FORECAST_SOLAR:
                 values = await self._async_solar_forecast(start, grid_slots)
                 source, method = "solar forecast", METHOD_SOLAR_FORECAST
+                recent_kw, recent_source = await self._async_recent_pv(
+                    start, grid_slots
+                )
+                if recent_source != DEMO_REPLAY:
+                    # The array's own recent days sharpen the solar forecast (blend_pv); the demo
+                    # household's would not.
+                    values = blend_pv(values, recent_kw)
+                    source = f"solar forecast and recent days ({recent_source})"
+                    method = METHOD_SOLAR_FORECAST_BLEND
             elif choice == PV_FORECAST_WEATHER:
                 values = await self._async_weather_pv(start, grid_slots)
                 source, method = f"weather {chosen}", METHOD_WEATHER
@@ -613,6 +627,16 @@ class SiteForecaster:
         choice = self.options[CONF_PV_FORECAST]
         used_pv = self.used.get("pv", METHOD_RECENT_DAYS)
         pv: list[Alternative] = []
+        if used_pv == METHOD_SOLAR_FORECAST_BLEND:
+            pv.append(
+                Alternative(
+                    METHOD_SOLAR_FORECAST_BLEND,
+                    f"Solar forecast and recent days ({self._recent_source})",
+                    True,
+                    self._recent_source,
+                    pv_kw,
+                )
+            )
         entries = self.options[CONF_SOLAR_FORECAST_ENTRIES]
         if choice == PV_FORECAST_SOLAR or entries:
             titles = []
@@ -678,9 +702,9 @@ class SiteForecaster:
         alternative = Alternative(method, label, used == method, detail)
         if alternative.used:
             alternative.values = pv_kw
-        elif chosen:
+        elif chosen and "pv" in self.errors:
             # The chosen source failed when planning (the plan ran on the recent days): not again.
-            alternative.error = self.errors.get("pv", "failed")
+            alternative.error = self.errors["pv"]
         else:
             try:
                 alternative.values = await forecast()

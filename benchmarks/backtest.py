@@ -33,6 +33,7 @@ import numpy as np
 from custom_components.phoenyra_ems.engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
     LOAD_QUANTILE,
+    PV_PROFILE_DAYS,
     LoadForecastSettings,
     Series,
     blend_pv,
@@ -66,8 +67,6 @@ from .data import HOUSEHOLD, PRICES_2024, SiteData, load_site, on_grid, read_pow
 LOCAL = ZoneInfo("Europe/Vienna")
 # Days of load history the load forecast gets (as the integration reads from the recorder).
 LOAD_DAYS = LoadForecastSettings().days
-# Days of PV history the PV profile averages (as the demo site's PV forecast).
-PV_DAYS = 3
 # Days of prices the price forecast looks back on from the plan's start.
 PRICE_DAYS = FORECAST_WEEKS * 7 + 2
 
@@ -339,7 +338,7 @@ def main(argv: list[str]) -> None:
             slot_minutes=site.step_min,
             values=load[first_load:i],
         )
-        pv_history = pv[max(0, i - PV_DAYS * per_day) : i]
+        pv_history = pv[max(0, i - PV_PROFILE_DAYS * per_day) : i]
         foresight = i + horizon <= len(load)
         # Peak shaving (automatic mode too) plans on a cautious load forecast besides the median.
         quantiles = (
@@ -359,7 +358,7 @@ def main(argv: list[str]) -> None:
                 )
             ]
         recent_pv = np.clip(
-            daily_profile(pv_history, per_day, horizon, PV_DAYS), 0, None
+            daily_profile(pv_history, per_day, horizon, PV_PROFILE_DAYS), 0, None
         )
         if foresight and args.perfect_forecasts in ("pv", "both"):
             pv_forecast = pv[i : i + horizon]

@@ -51,6 +51,7 @@ from .const import (
 from .engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
     LOAD_QUANTILE,
+    PV_PROFILE_DAYS,
     Series,
     blend_pv,
     daily_profile,
@@ -82,8 +83,6 @@ HISTORY_DAYS = 21
 HISTORY_REFRESH = timedelta(hours=1)
 # With fewer days of its own history the demo site learns from its replayed past.
 MIN_RECORDED_DAYS = 2
-# Days of replayed PV the demo's PV forecast averages (as in the backtest).
-DEMO_PV_DAYS = 3
 # Prophet is fitted at most once a day, for this far ahead.
 PROPHET_AHEAD = timedelta(hours=72)
 
@@ -450,14 +449,12 @@ class SiteForecaster:
     ) -> tuple[FloatArray, str]:
         """Forecast PV as the recent days' profile: recorded where there are days of it, else replayed."""
         history, source = await self._async_learned_history(
-            "pv_power", start, 2, DEMO_PV_DAYS
+            "pv_power", start, 2, PV_PROFILE_DAYS
         )
         self._recent_source = source
         per_day = 1440 // GRID_MINUTES
-        recent = history.values[-DEMO_PV_DAYS * per_day :]
-        return daily_profile(
-            np.nan_to_num(recent), per_day, slots, DEMO_PV_DAYS
-        ), source
+        recent = history.values[-PV_PROFILE_DAYS * per_day :]
+        return daily_profile(recent, per_day, slots, PV_PROFILE_DAYS), source
 
     async def _async_solar_forecast(
         self, start: datetime, slots: int, *, repair: bool = True

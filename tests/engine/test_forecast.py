@@ -44,6 +44,22 @@ def test_recent_level_fades_into_the_profile() -> None:
     assert with_level - without == pytest.approx(np.exp(-np.arange(1, 9) / 2))
 
 
+def test_unknown_values_are_left_out_of_the_profile() -> None:
+    day = np.array([1.0, 2.0, 3.0, 4.0])
+    unknown = np.full(4, np.nan)
+    # Seven days asked for, three known (a recorder with three days), one slot missing once more.
+    history = np.concatenate([unknown] * 4 + [day, day + 2, day + 4])
+    history[-3] = np.nan
+    forecast = daily_profile(history, 4, 4, days=7, level_slots=3, day_decay=1.0)
+    profile = [3.0, (2 + 4) / 2, 5.0, 6.0]
+    # The last value, 8, lies 2 above its profile value; that fades in.
+    assert forecast == pytest.approx(profile + 2 * np.exp(-np.arange(1, 5) / 3))
+    # The last value unknown: no level to carry; a time of day known on no day forecasts nothing.
+    history[-1] = np.nan
+    history[-5] = history[-9] = np.nan
+    assert daily_profile(history, 4, 4, days=7, day_decay=1.0)[3] == 0.0
+
+
 def test_cold_start_carries_the_last_value() -> None:
     assert daily_profile(np.array([0.7, 0.9]), 96, 3, days=7) == pytest.approx(
         [0.9, 0.9, 0.9]

@@ -33,6 +33,11 @@ _MICROSECOND = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# Days of measured PV the recent days' profile averages (2024 backtest: 3 days captured 0.845 of the
+# perfect-foresight saving, 7 days 0.850, 14 days 0.850).
+PV_PROFILE_DAYS = 7
+
+
 def daily_profile(
     history: FloatArray,
     slots_per_day: int,
@@ -44,7 +49,8 @@ def daily_profile(
     """Forecast ``horizon`` slots as the mean of the same time of day over the last ``days`` days.
 
     Each day weighs ``day_decay`` times the day after it: recent days count more, as seasons and
-    habits move on (measured on the 2024 backtest: 0.7 beats a plain mean).
+    habits move on (measured on the 2024 backtest: 0.7 beats a plain mean). Unknown values (NaN)
+    are left out: a time of day known on no day forecasts 0.
 
     ``history`` ends with the slot just before the first forecast slot. The last measurement's
     distance from its profile value carries into the first slots and fades with a time constant of
@@ -55,16 +61,20 @@ def daily_profile(
         return np.zeros(horizon)
     full_days = min(days, len(history) // slots_per_day)
     if full_days == 0:
-        return np.full(horizon, float(history[-1]))
+        return np.full(horizon, float(np.nan_to_num(history[-1])))
     recent = history[len(history) - full_days * slots_per_day :].reshape(
         full_days, slots_per_day
     )
-    weights = day_decay ** np.arange(full_days)[::-1]
-    profile = weights @ recent / weights.sum()
+    known = ~np.isnan(recent)
+    weights = (day_decay ** np.arange(full_days)[::-1])[:, np.newaxis] * known
+    total = weights.sum(axis=0)
+    profile = (weights * np.nan_to_num(recent)).sum(axis=0) / np.where(
+        total > 0, total, 1.0
+    )
     # Slot k of the forecast falls at the same time of day as profile slot k (the profile ends just
     # before the forecast starts).
     forecast: FloatArray = np.asarray(np.resize(profile, horizon), dtype=np.float64)
-    if level_slots > 0:
+    if level_slots > 0 and not np.isnan(history[-1]):
         offset = float(history[-1]) - float(profile[-1])
         forecast = forecast + offset * np.exp(-np.arange(1, horizon + 1) / level_slots)
     return np.asarray(forecast, dtype=np.float64)

@@ -627,11 +627,12 @@ HIGHS_OPTIONS: dict[str, float | int | str] = {
     "presolve": "off",
     "simplex_strategy": 4,
 }
-# Programs longer than this many slots, solved from scratch, take the defaults instead: from 672
-# slots on, dual simplex after presolve was faster for every strategy (arbitrage 41 against 37 ms,
-# four weeks 474 against 170 ms, a year's perfect-foresight plan 82 against 6 s); at 480 slots
-# primal simplex still won for three of the four.
-LONG_PROGRAM_SLOTS = 576
+# Programs longer than this many slots (two weeks of quarter-hours), solved from scratch, take the
+# defaults instead: there dual simplex after presolve was faster for every strategy (arbitrage 132
+# against 80 ms at 1344 slots, 474 against 170 ms at 2688, a year's perfect-foresight plan 82
+# against 6 s). At 672 slots neither was reliably faster (37 against 41 ms on one set of problems,
+# 48 against 38 ms on the latency benchmark's); at 480 primal simplex won for three strategies of four.
+LONG_PROGRAM_SLOTS = 1344
 LONG_PROGRAM_OPTIONS: dict[str, float | int | str] = {
     **HIGHS_OPTIONS,
     "presolve": "on",

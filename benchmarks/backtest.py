@@ -39,6 +39,7 @@ from custom_components.phoenyra_ems.engine.forecast import (
     blend_pv,
     daily_profile,
     forecast_loads,
+    sunnier_pv,
 )
 from custom_components.phoenyra_ems.engine.horizon import prices_known_until
 from custom_components.phoenyra_ems.engine.model import (
@@ -162,6 +163,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "averaged with the recent days' PV as the integration does (pv_forecast_w: the "
         "forecast the shared household had); default: the recent days' PV alone, as the demo "
         "site",
+    )
+    p.add_argument(
+        "--no-pv-scenario",
+        action="store_true",
+        help="plan on the PV forecast alone, without weighing a sunnier day beside it",
     )
     p.add_argument(
         "--site-tz",
@@ -367,6 +373,14 @@ def main(argv: list[str]) -> None:
             pv_forecast = blend_pv(pv_published[i : i + horizon], recent_pv)
         else:
             pv_forecast = recent_pv
+        # As the integration: a sunnier day beside the forecast, from the recent days (none where
+        # the planner is told the real PV).
+        sunnier = (
+            None
+            if args.no_pv_scenario
+            or (foresight and args.perfect_forecasts in ("pv", "both"))
+            else sunnier_pv(pv_history, per_day, pv_forecast)
+        )
         problem = PlanningProblem(
             start=t,
             slot_minutes=site.step_min,
@@ -374,6 +388,7 @@ def main(argv: list[str]) -> None:
             load_kw=load_forecasts[0],
             load_high_kw=load_forecasts[-1] if cautious else None,
             pv_kw=pv_forecast,
+            pv_scenarios_kw=() if sunnier is None else (sunnier,),
             soc_pct=sim.soc_pct,
             battery=battery,
             grid=grid,

@@ -36,6 +36,8 @@ from custom_components.phoenyra_ems.const import (
     PV_FORECAST_WEATHER,
     SECTION_FORECASTS,
 )
+from custom_components.phoenyra_ems.engine.forecast import Series
+from custom_components.phoenyra_ems.forecasts import days_before
 
 from .conftest import site_input
 
@@ -120,6 +122,12 @@ async def test_demo_forecasts_learn_from_the_replayed_past(
     noon = slot_of(entry, "2026-05-13T13:00:00+02:00")
     assert problem.pv_kw[night] == 0
     assert problem.pv_kw[noon] > 0.5
+    # Beside the forecast the plan weighs a sunnier day, as the best of the replayed week's days
+    # was; dark at night too.
+    (sunnier,) = problem.pv_scenarios_kw
+    assert (sunnier >= problem.pv_kw - 1e-9).all()
+    assert sunnier[noon] > problem.pv_kw[noon] + 0.1
+    assert sunnier[night] == 0
 
 
 async def test_prophet_forecasts_the_load_where_installed(hass: HomeAssistant) -> None:
@@ -350,6 +358,11 @@ async def test_forecast_alternatives_are_computed_only_when_asked(
         ems.problem.load_high_kw.tolist(), abs=1e-4
     )
     assert all(slot["load_high_kw"] >= slot["load_kw"] for slot in plain["slots"])
+    # And the sunnier PV the plan weighs.
+    assert [slot["pv_high_kw"] for slot in plain["slots"]] == pytest.approx(
+        ems.problem.pv_scenarios_kw[0].tolist(), abs=1e-4
+    )
+    assert all(slot["pv_kw"] <= slot["pv_high_kw"] for slot in plain["slots"])
     # Nobody asked: nothing was computed.
     assert ems.forecaster._alternatives is None
 
@@ -485,4 +498,27 @@ async def test_forecast_alternatives_say_why_a_source_failed(
             DOMAIN, f"missing_source_{entry.entry_id}_{solar_id}"
         )
         is None
+    )
+
+
+def test_recent_days_end_where_the_plan_starts() -> None:
+    # A recorded history read 45 minutes before the plan starts (it is read at most hourly).
+    start = datetime.fromisoformat("2026-05-10T00:00:00+00:00")
+    history = Series(start=start, slot_minutes=15, values=np.arange(96.0 * 2))
+    plan_start = history.end + timedelta(minutes=45)
+    window = days_before(history, plan_start, 2)
+    # Two whole days ending at the plan's start: the unread last 45 minutes unknown, the rest
+    # where it belongs in the day.
+    assert len(window) == 2 * 96
+    assert np.isnan(window[-3:]).all()
+    assert window[-4] == history.values[-1]
+    assert window[0] == history.values[3]
+    # Before the history began: unknown too.
+    longer = days_before(history, plan_start, 3)
+    assert np.isnan(longer[: 96 - 3]).all()
+    assert longer[96 - 3] == history.values[0]
+    # A history that ends after the plan starts (read a moment ago) is cut at the start.
+    assert (
+        days_before(history, history.end - timedelta(hours=1), 1)[-1]
+        == (history.values[-5])
     )

@@ -468,6 +468,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 load_kw=load.values,
                 load_high_kw=load.high,
                 pv_kw=pv.values,
+                pv_scenarios_kw=pv.scenarios,
                 soc_pct=self.measurement.soc_pct,
                 battery=self.site.battery,
                 grid=self.site.grid,

@@ -57,6 +57,7 @@ from .engine.forecast import (
     daily_profile,
     forecast_loads,
     mean_series,
+    sunnier_pv,
 )
 from .engine.model import InvalidInputError
 from .engine.prophet_forecast import prophet_available, prophet_forecast_load
@@ -166,6 +167,21 @@ async def async_recorded_series(
     return Series(start=start, slot_minutes=GRID_MINUTES, values=means)
 
 
+def days_before(series: Series, end: datetime, days: int) -> FloatArray:
+    """Return the ``days`` days of ``series`` that end at ``end``; NaN where it has no value.
+
+    A recorded history is read at most hourly, so it may end up to an hour before the plan starts;
+    the recent days' profile needs them to end where the forecast begins.
+    """
+    slots = days * 1440 // series.slot_minutes
+    stop = round((end - series.start) / timedelta(minutes=series.slot_minutes))
+    window: FloatArray = np.full(slots, np.nan)
+    first = stop - slots
+    known = series.values[max(first, 0) : max(stop, 0)]
+    window[max(-first, 0) : max(-first, 0) + len(known)] = known
+    return window
+
+
 def known_days(series: Series | None) -> float:
     """Days of known values in ``series``."""
     if series is None:
@@ -196,6 +212,8 @@ class ForecastResult:
     source: str
     # A cautious forecast, a value each slot rarely exceeds (the load's, for peak shaving).
     high: FloatArray | None = None
+    # Other days it may turn out to be (the PV's: a sunnier one, sunnier_pv).
+    scenarios: tuple[FloatArray, ...] = ()
 
 
 @dataclass(slots=True)
@@ -442,18 +460,31 @@ class SiteForecaster:
                 LOGGER.info("PV forecast from %s works again", chosen)
             self.updated["pv"] = start
         self.used["pv"] = method
-        return ForecastResult(to_slots(np.clip(values, 0, None), slot_minutes), source)
+        values = np.clip(values, 0, None)
+        # However it was forecast, the plan also weighs a sunnier day, as much sunnier as the best
+        # of the recent days was (the plan's PV scenario).
+        recent_kw, _ = await self._async_recent_pv_history(start)
+        sunnier = sunnier_pv(recent_kw, 1440 // GRID_MINUTES, values)
+        return ForecastResult(
+            to_slots(values, slot_minutes),
+            source,
+            scenarios=() if sunnier is None else (to_slots(sunnier, slot_minutes),),
+        )
 
-    async def _async_recent_pv(
-        self, start: datetime, slots: int
-    ) -> tuple[FloatArray, str]:
-        """Forecast PV as the recent days' profile: recorded where there are days of it, else replayed."""
+    async def _async_recent_pv_history(self, start: datetime) -> tuple[FloatArray, str]:
+        """Return the recent days' PV before ``start``: recorded where there are days of it, else replayed."""
         history, source = await self._async_learned_history(
             "pv_power", start, 2, PV_PROFILE_DAYS
         )
         self._recent_source = source
+        return days_before(history, start, PV_PROFILE_DAYS), source
+
+    async def _async_recent_pv(
+        self, start: datetime, slots: int
+    ) -> tuple[FloatArray, str]:
+        """Forecast PV as the recent days' profile (_async_recent_pv_history)."""
+        recent, source = await self._async_recent_pv_history(start)
         per_day = 1440 // GRID_MINUTES
-        recent = history.values[-PV_PROFILE_DAYS * per_day :]
         return daily_profile(recent, per_day, slots, PV_PROFILE_DAYS), source
 
     async def _async_solar_forecast(

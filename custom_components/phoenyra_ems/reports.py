@@ -13,6 +13,7 @@ from homeassistant.components.recorder.statistics import statistics_during_perio
 from homeassistant.const import Platform
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
+import numpy as np
 
 from .const import (
     CONF_CONNECTION,
@@ -175,6 +176,11 @@ def forecast_report(coordinator: EmsCoordinator) -> dict[str, Any]:
         # The cautious load forecast peak shaving plans on.
         for slot, high in zip(slots, problem.load_high_kw, strict=True):
             slot["load_high_kw"] = round(float(high), 4)
+    if problem.pv_scenarios_kw:
+        # The sunniest PV the plan's battery schedule is costed against (its PV scenarios).
+        sunniest = np.max(problem.pv_scenarios_kw, axis=0)
+        for slot, high in zip(slots, sunniest, strict=True):
+            slot["pv_high_kw"] = round(float(high), 4)
     return {
         "start": problem.start.isoformat(),
         "slot_minutes": problem.slot_minutes,

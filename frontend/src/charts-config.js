@@ -222,10 +222,10 @@ export function alternativeLabel(t, alternative) {
 /**
  * The load or PV forecast per slot (``key``: load_kw or pv_kw). With ``alternatives`` (every forecast the
  * site has, the plan's own marked ``used``) the plan's is drawn filled and the others as dashed lines.
- * Where the slots carry the cautious forecast (``cautious``: its key, label and colour) it is dotted.
- * ``series`` counts the forecasts compared, not the cautious line.
+ * ``extras`` (each a key, label and colour) are series the plan also weighs, dotted where the slots carry
+ * them: the cautious load, the sunnier PV. ``series`` counts the forecasts compared, not them.
  */
-export function forecastSeriesChart(hass, t, colors, forecast, key, label, color, alternatives, palette, cautious) {
+export function forecastSeriesChart(hass, t, colors, forecast, key, label, color, alternatives, palette, extras) {
   const slots = forecast?.slots || [];
   if (!slots.length) return undefined;
   const { times, end } = slotTimes(slots, forecast.slot_minutes);
@@ -270,17 +270,19 @@ export function forecastSeriesChart(hass, t, colors, forecast, key, label, color
     }
   }
   const compared = datasets.length;
-  if (cautious && slots.every((s) => Number.isFinite(s[cautious.key]))) {
+  // Dotted: what else the plan weighs (the cautious load, the sunnier PV).
+  for (const extra of extras || []) {
+    if (!slots.every((s) => Number.isFinite(s[extra.key]))) continue;
     datasets.push({
-      label: cautious.label,
+      label: extra.label,
       data: steps(
         times,
         end,
-        slots.map((s) => s[cautious.key]),
+        slots.map((s) => s[extra.key]),
       ),
       stepped: "after",
-      borderColor: cautious.color,
-      backgroundColor: cautious.color,
+      borderColor: extra.color,
+      backgroundColor: extra.color,
       borderDash: [2, 3],
       fill: false,
       borderWidth: 1.5,

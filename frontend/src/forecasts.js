@@ -82,7 +82,7 @@ class PhoenyraEmsForecasts extends LitElement {
           colors.load,
           alternatives?.load,
           palette,
-          { key: "load_high_kw", label: t("cautious_load"), color: colors.warning },
+          [{ key: "load_high_kw", label: t("cautious_load"), color: colors.warning }],
         ),
         pv: forecastSeriesChart(
           this.hass,
@@ -94,6 +94,7 @@ class PhoenyraEmsForecasts extends LitElement {
           colors.solar,
           alternatives?.pv,
           palette,
+          [{ key: "pv_high_kw", label: t("pv_sunnier"), color: colors.warning }],
         ),
       };
     }

@@ -78,6 +78,7 @@ def problems(draw: st.DrawFn) -> PlanningProblem:
         ),
         objective=objective,
         grid_target_kw=series(-3, 5),
+        pv_scenarios_kw=tuple(series(0, 10) for _ in range(draw(st.integers(0, 2)))),
     )
 
 

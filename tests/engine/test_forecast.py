@@ -17,6 +17,7 @@ from custom_components.phoenyra_ems.engine.forecast import (
     forecast_load,
     forecast_loads,
     mean_series,
+    sunnier_pv,
     utc_offsets_us,
 )
 from custom_components.phoenyra_ems.engine.model import InvalidInputError
@@ -318,3 +319,37 @@ def test_utc_offsets_are_those_of_the_time_zone(zone: str) -> None:
         for t in stamps
     ]
     assert utc_offsets_us(stamps_us, tz).tolist() == expected
+
+
+def test_the_sunnier_day_is_the_best_recent_day() -> None:
+    sunny = np.array([0.0, 2.0, 4.0, 2.0])
+    cloudy = sunny / 4
+    # A week of sunny and cloudy days; the last slot is the day's last: the forecast starts a day.
+    history = np.concatenate([sunny, cloudy, sunny, cloudy, cloudy, sunny, cloudy])
+    forecast = daily_profile(history, 4, 8, days=7, level_slots=0)
+    sunnier = sunnier_pv(history, 4, forecast, days=7)
+    # It reaches the sunny days at every time of day; the night stays dark.
+    assert sunnier == pytest.approx(np.tile(sunny, 2))
+    # It keeps the forecast's own shape: a forecast above the profile (a bright morning so far)
+    # moves it by as much.
+    brighter = forecast + np.array([1.0, 0.5, 0, 0, 0, 0, 0, 0])
+    assert sunnier_pv(history, 4, brighter, days=7) == pytest.approx(
+        np.tile(sunny, 2) + brighter - forecast
+    )
+
+
+def test_no_sunnier_day_without_days_that_differ() -> None:
+    day = np.array([0.0, 2.0, 4.0, 2.0])
+    forecast = np.tile(day, 2)
+    # Less than two days known, a week of the same day, a site without PV: nothing to weigh.
+    assert sunnier_pv(day, 4, forecast) is None
+    assert sunnier_pv(np.tile(day, 7), 4, forecast) is None
+    assert sunnier_pv(np.zeros(28), 4, np.zeros(8)) is None
+    # A time of day no day knows counts as dark, as in the forecast.
+    gaps = np.tile(day, 3)
+    gaps[[2, 6, 10]] = np.nan
+    gaps[5] = 1.0
+    sunnier = sunnier_pv(gaps, 4, daily_profile(gaps, 4, 4, 3, level_slots=0), days=3)
+    assert sunnier is not None
+    assert sunnier[2] == 0
+    assert sunnier[1] == pytest.approx(2.0)

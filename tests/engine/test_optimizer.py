@@ -360,3 +360,83 @@ def test_setpoint_lies_between_the_plan_and_the_held_exchange(
             setpoint = plan.setpoint_kw(index, net_load_kw)
             hold = held_setpoint_kw(plan, net_load_kw, index)
             assert min(planned, hold) - 1e-9 <= setpoint <= max(planned, hold) + 1e-9
+
+
+def sunny_day_problem(scenarios: tuple[np.ndarray, ...]) -> PlanningProblem:
+    """A day of hourly slots: cheap night, a midday PV forecast of little surplus, a dear evening."""
+    hours = np.arange(24)
+    spot = np.select(
+        [hours < 6, hours < 10, hours < 16, hours < 22], [0.09, 0.15, 0.10, 0.25], 0.12
+    )
+    midday = (hours >= 10) & (hours < 16)
+    return replace(
+        problem(spot, load=np.full(24, 0.5), pv=np.where(midday, 1.0, 0.0), soc=10),
+        slot_minutes=60,
+        tariff=Tariff(export_floor_eur_kwh=0.0),
+        # Nothing is worth keeping after the day: the evening is what the battery is for.
+        terminal_value_eur_kwh=0.0,
+        pv_scenarios_kw=scenarios,
+    )
+
+
+def expected_cost_eur(plan: Plan, p: PlanningProblem) -> float:
+    """Energy cost of the plan's battery schedule over the forecast and the scenarios, weighted."""
+    from custom_components.phoenyra_ems.engine.optimizer import pv_outcomes
+
+    import_price = p.tariff.import_price(p.spot_eur_kwh)
+    export_price = np.minimum(p.tariff.export_price(p.spot_eur_kwh), import_price)
+    total = 0.0
+    for weight, pv in pv_outcomes(p):
+        grid = p.load_kw - pv - plan.battery_kw
+        energy = import_price * np.clip(grid, 0, None) - export_price * np.clip(
+            -grid, 0, None
+        )
+        total += weight * float(energy.sum()) * p.slot_hours
+    return total - plan.terminal_value_eur_kwh * float(
+        (plan.soc_pct[-1] - p.soc_pct) / 100 * p.battery.capacity_kwh
+    )
+
+
+def test_a_sunnier_scenario_leaves_room_for_the_sun() -> None:
+    hours = np.arange(24)
+    sunny = np.where((hours >= 10) & (hours < 16), 3.0, 0.0)
+    forecast_only = sunny_day_problem(())
+    hedged = sunny_day_problem((sunny,))
+    plan, hedged_plan = solve_highs(forecast_only), solve_highs(hedged)
+
+    def grid_charged_before_noon_kwh(plan: Plan) -> float:
+        return float(np.clip(-plan.battery_kw[:10], 0, None).sum())
+
+    # The forecast alone says: buy at night what the evening needs beyond the small surplus. A
+    # sunnier day would fill the battery by itself; the hedged plan buys less at night for it.
+    assert grid_charged_before_noon_kwh(hedged_plan) < (
+        grid_charged_before_noon_kwh(plan) - 0.5
+    )
+    # Over the outcomes it is costed against it is the cheaper plan, as its objective says.
+    assert (
+        expected_cost_eur(hedged_plan, hedged) < expected_cost_eur(plan, hedged) - 0.01
+    )
+    assert hedged_plan.objective_eur == pytest.approx(
+        expected_cost_eur(hedged_plan, hedged), abs=1e-6
+    )
+    # Where the scenarios are the forecast itself, the plan is the forecast's.
+    same = solve_highs(sunny_day_problem((forecast_only.pv_kw,) * 2))
+    assert same.objective_eur == pytest.approx(plan.objective_eur, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("scenarios", "message"),
+    [
+        ((np.ones(3),) * 4, "at most 3 scenarios"),
+        ((np.ones(2),), "one value per slot"),
+        ((np.array([0.1, np.nan, 0.1]),), "numbers >= 0"),
+        ((np.array([0.1, -1.0, 0.1]),), "numbers >= 0"),
+    ],
+)
+def test_bad_pv_scenarios_are_named(
+    scenarios: tuple[np.ndarray, ...], message: str
+) -> None:
+    with pytest.raises(InvalidInputError) as err:
+        replace(problem(np.full(3, 0.1)), pv_scenarios_kw=scenarios)
+    assert err.value.field == "pv_scenarios_kw"
+    assert message in str(err.value)

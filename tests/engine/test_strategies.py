@@ -21,6 +21,7 @@ from custom_components.phoenyra_ems.engine.simulator import BatterySimulator, Si
 from custom_components.phoenyra_ems.engine.strategies import (
     StrategySettings,
     default_degradation_eur_kwh,
+    expected_site_cost,
     moving_average,
     plan_strategy,
     preset,
@@ -310,3 +311,33 @@ def test_automatic_mode_from_warm_starts_is_as_optimal_as_each_strategy_alone() 
         assert selection.plan.objective_eur == pytest.approx(
             chosen.objective_eur, abs=1e-6
         )
+
+
+def test_plans_are_judged_on_the_pv_outcomes_they_weigh() -> None:
+    problem = real_day(start=datetime(2026, 5, 12, 4), soc=30)
+    sunnier = problem.pv_kw * 1.8
+    hedged = replace(problem, pv_scenarios_kw=(sunnier,))
+    selection = select(hedged, SETTINGS, None)
+    # Peak shaving and load balancing plan without the sunnier day; the others weigh it.
+    for strategy, weighed in (
+        (Strategy.ARBITRAGE, True),
+        (Strategy.SELF_CONSUMPTION, True),
+        (Strategy.PEAK_SHAVING, False),
+        (Strategy.LOAD_BALANCING, False),
+    ):
+        assert bool(preset(hedged, strategy, SETTINGS).pv_scenarios_kw) is weighed
+    # Every plan's cost is its schedule's cost on the forecast (3/4) and the sunnier day (1/4).
+    for strategy, cost in selection.costs.items():
+        plan = plan_strategy(hedged, SETTINGS, strategy).plan
+        expected = 0.75 * site_cost(
+            plan, SETTINGS, problem.load_kw - problem.pv_kw
+        ) + 0.25 * site_cost(plan, SETTINGS, problem.load_kw - sunnier)
+        assert cost == pytest.approx(expected, abs=1e-6)
+    # The hedged arbitrage plan is the cheaper one on those outcomes, the forecast's own on the
+    # forecast alone.
+    plain = plan_strategy(problem, SETTINGS, Strategy.ARBITRAGE)
+    hedged_arbitrage = plan_strategy(hedged, SETTINGS, Strategy.ARBITRAGE)
+    assert expected_site_cost(hedged_arbitrage.plan, SETTINGS, hedged) < (
+        expected_site_cost(plain.plan, SETTINGS, hedged) - 0.001
+    )
+    assert site_cost(plain.plan, SETTINGS) < site_cost(hedged_arbitrage.plan, SETTINGS)

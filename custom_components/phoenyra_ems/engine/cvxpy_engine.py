@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .model import PV_SCENARIO_WEIGHT
 from .optimizer import (
     GRID_SLACK_EUR_KWH,
     SLOT_BLOCKS,
@@ -24,6 +25,7 @@ from .optimizer import (
     bounds,
     highs_options,
     plan_from_solution,
+    scenario_blocks,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ def _compile(
     peak: bool,
     ramp: bool,
     flatten: bool,
+    scenarios: int,
 ) -> _Compiled:
     import cvxpy as cp  # noqa: PLC0415 - heavy and optional: imported where the solve runs
 
@@ -103,12 +106,37 @@ def _compile(
         var["curtail"] <= par["pv"],
     ]
     cost = (
-        dt * (par["import_price"] @ imp - par["export_price"] @ exp)
-        + dt * par["degradation"] * cp.sum(c + d)
+        dt * par["degradation"] * cp.sum(c + d)
         - par["terminal_value"] * e[n - 1]
         + SOC_SLACK_EUR_KWH * cp.sum(var["below"] + var["above"])
-        + GRID_SLACK_EUR_KWH * dt * cp.sum(var["over"])
     )
+    # The grid's part, for the forecast PV and for each PV scenario (one battery schedule).
+    for scenario in range(scenarios + 1):
+        names = scenario_blocks(scenario)
+        if scenario > 0:
+            for block in ("grid_import", "grid_export", "curtail", "over"):
+                var[names[block]] = cp.Variable(n, nonneg=True)
+            par[f"net_load_{scenario}"] = cp.Parameter(n)
+            par[f"pv_{scenario}"] = cp.Parameter(n, nonneg=True)
+            s_imp, s_exp = var[names["grid_import"]], var[names["grid_export"]]
+            constraints += [
+                s_imp - s_exp - c + d - var[names["curtail"]]
+                == par[f"net_load_{scenario}"],
+                s_imp - var[names["over"]] <= grid.max_import_kw,
+                s_exp <= grid.max_export_kw,
+                var[names["curtail"]] <= par[f"pv_{scenario}"],
+            ]
+        weight = (
+            1 - scenarios * PV_SCENARIO_WEIGHT if scenario == 0 else PV_SCENARIO_WEIGHT
+        )
+        cost += weight * (
+            dt
+            * (
+                par["import_price"] @ var[names["grid_import"]]
+                - par["export_price"] @ var[names["grid_export"]]
+            )
+            + GRID_SLACK_EUR_KWH * dt * cp.sum(var[names["over"]])
+        )
     grid_power = imp - exp
     if peak:
         par["peak_price"] = cp.Parameter(nonneg=True)
@@ -145,6 +173,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
         obj.ramp_eur_kw > 0 and problem.slots > 1,
         obj.flatten_eur_kw > 0,
     )
+    scenarios = len(problem.pv_scenarios_kw)
     key = (
         problem.slots,
         problem.slot_minutes,
@@ -153,6 +182,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
         peak,
         ramp,
         flatten,
+        scenarios,
     )
     with _lock:
         compiled = _compiled.get(key)
@@ -167,6 +197,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
                 peak,
                 ramp,
                 flatten,
+                scenarios,
             )
         values: dict[str, Any] = {
             "import_price": b.import_price,
@@ -187,6 +218,9 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
             if problem.grid_target_kw is None
             else problem.grid_target_kw,
         }
+        for scenario, pv in enumerate(problem.pv_scenarios_kw, start=1):
+            values[f"net_load_{scenario}"] = problem.load_kw - pv
+            values[f"pv_{scenario}"] = pv
         for name, parameter in compiled.parameters.items():
             parameter.value = values[name]
         try:

@@ -80,6 +80,43 @@ def daily_profile(
     return np.asarray(forecast, dtype=np.float64)
 
 
+# A sunnier day whose PV differs from the forecast by less than this anywhere is not worth a plan's
+# time (kW; a site without PV, a week of identical days).
+_SCENARIO_SPREAD_KW = 0.01
+
+
+def sunnier_pv(
+    history: FloatArray,
+    slots_per_day: int,
+    forecast: FloatArray,
+    days: int = PV_PROFILE_DAYS,
+) -> FloatArray | None:
+    """Return a sunnier PV than ``forecast``, from how the recent days varied; None if there is none.
+
+    It lies as far above the forecast as the best of the last ``days`` days at each time of day lies
+    above their (recency-weighted) mean. ``history`` ends just before the forecast starts (as in
+    daily_profile). With less than two days of history, or days that hardly differ, there is none.
+    A cloudier day as well (the 0.2 quantile of the recent days) made the plans of the 2024
+    backtest no better (README, Benchmarks).
+    """
+    full_days = min(days, len(history) // slots_per_day)
+    if full_days < 2:
+        return None
+    recent = history[len(history) - full_days * slots_per_day :].reshape(
+        full_days, slots_per_day
+    )
+    # A time of day known on no day counts as no sun (as in daily_profile).
+    best = np.nan_to_num(
+        np.max(np.where(np.isnan(recent), -np.inf, recent), axis=0), neginf=0.0
+    )
+    # Slot k of the forecast is at the time of day of profile slot k (see daily_profile).
+    mean = daily_profile(history, slots_per_day, len(forecast), days, level_slots=0)
+    above = np.clip(np.resize(best, len(forecast)) - mean, 0, None)
+    if float(above.max(initial=0.0)) < _SCENARIO_SPREAD_KW:
+        return None
+    return np.asarray(forecast + above, dtype=np.float64)
+
+
 # A solar forecast's share in the PV forecast beside the array's recent days (see blend_pv).
 SOLAR_FORECAST_WEIGHT = 0.5
 

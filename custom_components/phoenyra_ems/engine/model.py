@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +14,11 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 type FloatArray = npt.NDArray[np.float64]
+
+# Weight of each PV scenario (PlanningProblem.pv_scenarios_kw) in a plan's objective; the forecast
+# weighs the rest. With a sunnier day at 1/4 the 2024 backtest captured 0.864 of the perfect-foresight
+# saving, 0.850 without it.
+PV_SCENARIO_WEIGHT = 0.25
 
 # Prices closer than this (EUR/kWh) are equal to the control loop: see Plan._cheapest_kw.
 _TIE_EUR_KWH = 0.002
@@ -200,10 +206,21 @@ class PlanningProblem:
     # A cautious load forecast (kW per slot): a load each slot rarely exceeds. Peak shaving plans on
     # it, so that its import limit holds on a busier day than the usual one.
     load_high_kw: FloatArray | None = None
+    # Other days the PV may turn out to be (kW per slot; the integration gives forecast.sunnier_pv).
+    # The plan's one battery schedule is costed against each of them as well as the forecast, each
+    # weighing PV_SCENARIO_WEIGHT, so that it does not stake everything on the forecast: a battery
+    # filled from the grid before a sunnier day than forecast spills that day's PV into the grid at
+    # the export price.
+    pv_scenarios_kw: tuple[FloatArray, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject impossible values."""
         _require(self.slot_minutes > 0, "slot_minutes", "must be greater than 0")
+        _require(
+            len(self.pv_scenarios_kw) * PV_SCENARIO_WEIGHT < 1,
+            "pv_scenarios_kw",
+            f"at most {math.ceil(1 / PV_SCENARIO_WEIGHT) - 1} scenarios",
+        )
         lengths = {len(self.spot_eur_kwh), len(self.load_kw), len(self.pv_kw)}
         _require(
             len(lengths) == 1,
@@ -231,6 +248,17 @@ class PlanningProblem:
             )
             if nonnegative:
                 _require(bool(np.all(series >= 0)), name, "must not be negative")
+        for scenario in self.pv_scenarios_kw:
+            _require(
+                len(scenario) == self.slots,
+                "pv_scenarios_kw",
+                "needs one value per slot",
+            )
+            _require(
+                bool(np.all(np.isfinite(scenario))) and bool(np.all(scenario >= 0)),
+                "pv_scenarios_kw",
+                "must be numbers >= 0",
+            )
         _require(bool(np.isfinite(self.soc_pct)), "soc_pct", "is not a number")
         _require(0 <= self.soc_pct <= 100, "soc_pct", "must be between 0 and 100")
         if self.terminal_value_eur_kwh is not None:

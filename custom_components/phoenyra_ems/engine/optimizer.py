@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from .model import FloatArray, Plan, PlanningProblem
+from .model import PV_SCENARIO_WEIGHT, FloatArray, Plan, PlanningProblem
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -155,6 +155,36 @@ class _Shape:
     peak: bool
     ramp: bool
     flatten: bool
+    # PV scenarios besides the forecast (PlanningProblem.pv_scenarios_kw).
+    scenarios: int = 0
+
+
+def scenario_blocks(scenario: int) -> dict[str, str]:
+    """Return the names of a PV scenario's own per-slot blocks, by the forecast's names.
+
+    Scenario 0 is the forecast itself, 1 and on PlanningProblem.pv_scenarios_kw. The battery
+    schedule is one for all of them; what the grid and the curtailment do differs.
+    """
+    return {
+        name: name if scenario == 0 else f"{name}_{scenario}"
+        for name in (
+            "grid_import",
+            "grid_export",
+            "curtail",
+            "over",
+            "balance",
+            "limit",
+        )
+    }
+
+
+def pv_outcomes(problem: PlanningProblem) -> list[tuple[float, FloatArray]]:
+    """Return each PV outcome the plan is costed against with its weight: the forecast first."""
+    scenarios = problem.pv_scenarios_kw
+    return [
+        (1 - len(scenarios) * PV_SCENARIO_WEIGHT, problem.pv_kw),
+        *((PV_SCENARIO_WEIGHT, pv) for pv in scenarios),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +294,24 @@ def _structure(shape: _Shape) -> _Structure:
     limit = lp.constraints("limit", n)
     lp.coefficients(limit, imp, 1.0)
     lp.coefficients(limit, over, -1.0)
+    for scenario in range(1, shape.scenarios + 1):
+        names = scenario_blocks(scenario)
+        s_imp = lp.variables(names["grid_import"], n)
+        s_exp = lp.variables(names["grid_export"], n)
+        s_curt = lp.variables(names["curtail"], n)
+        s_over = lp.variables(names["over"], n)
+        rows = lp.constraints(names["balance"], n)
+        for cols, sign in (
+            (s_imp, 1.0),
+            (s_exp, -1.0),
+            (c, -1.0),
+            (d, 1.0),
+            (s_curt, -1.0),
+        ):
+            lp.coefficients(rows, cols, sign)
+        rows = lp.constraints(names["limit"], n)
+        lp.coefficients(rows, s_imp, 1.0)
+        lp.coefficients(rows, s_over, -1.0)
 
     if shape.peak:
         peak = lp.variables("peak", 1)
@@ -306,6 +354,7 @@ def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
             peak=obj.peak_eur_kw > 0,
             ramp=obj.ramp_eur_kw > 0 and n > 1,
             flatten=obj.flatten_eur_kw > 0,
+            scenarios=len(problem.pv_scenarios_kw),
         )
     )
     inf = np.inf
@@ -326,22 +375,29 @@ def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
     variables("discharge", dt * obj.degradation_eur_kwh, 0, b.discharge_max)
     variables("energy", 0, 0, bat.capacity_kwh)
     cost[s.columns["energy"].stop - 1] = -b.terminal_value
-    variables("grid_import", dt * b.import_price, 0, inf)
-    variables("grid_export", -dt * b.export_price, 0, problem.grid.max_export_kw)
-    variables("curtail", 0, 0, problem.pv_kw)
     variables("below", SOC_SLACK_EUR_KWH, 0, inf)
     variables("above", SOC_SLACK_EUR_KWH, 0, inf)
-    variables("over", GRID_SLACK_EUR_KWH * dt, 0, inf)
-
-    net_load = problem.load_kw - problem.pv_kw
-    constraints("balance", net_load, net_load)
+    # The grid's part, for the forecast PV and for each scenario, each at its weight.
+    for scenario, (weight, pv) in enumerate(pv_outcomes(problem)):
+        names = scenario_blocks(scenario)
+        variables(names["grid_import"], weight * dt * b.import_price, 0, inf)
+        variables(
+            names["grid_export"],
+            -weight * dt * b.export_price,
+            0,
+            problem.grid.max_export_kw,
+        )
+        variables(names["curtail"], 0, 0, pv)
+        variables(names["over"], weight * GRID_SLACK_EUR_KWH * dt, 0, inf)
+        net_load = problem.load_kw - pv
+        constraints(names["balance"], net_load, net_load)
+        constraints(names["limit"], -inf, problem.grid.max_import_kw)
     constraints("storage", 0, 0)
     row_lower[s.rows["storage"].start] = row_upper[s.rows["storage"].start] = (
         b.initial_kept_kwh
     )
     constraints("floor", bat.energy_min_kwh, inf)
     constraints("ceiling", -inf, bat.energy_max_kwh)
-    constraints("limit", -inf, problem.grid.max_import_kw)
 
     if "peak" in s.columns:
         variables("peak", obj.peak_eur_kw, obj.peak_floor_kw, inf)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .model import FloatArray, Objective, Plan, PlanningProblem, Strategy
-from .optimizer import solve_highs
+from .optimizer import pv_outcomes, solve_highs
 
 type Solver = Callable[[PlanningProblem], Plan]
 
@@ -120,6 +120,10 @@ def preset(
                 peak_floor_kw=max(settings.peak_reached_kw, allowed_peak),
             )
             target = moving_average(net_load, settings.smoothing_window_slots)
+    if strategy in (Strategy.PEAK_SHAVING, Strategy.LOAD_BALANCING):
+        # Their plans shape the grid power of the forecast day; the PV scenarios hedge energy
+        # trades (PlanningProblem.pv_scenarios_kw) and would only make them slower.
+        problem = replace(problem, pv_scenarios_kw=())
     return replace(
         problem, strategy=strategy, objective=objective, grid_target_kw=target
     )
@@ -183,6 +187,21 @@ def site_cost(
     )
 
 
+def expected_site_cost(
+    plan: Plan, settings: StrategySettings, problem: PlanningProblem
+) -> float:
+    """Return the plan's site_cost over the problem's PV outcomes at their weights, in EUR.
+
+    The forecast and the PV scenarios (pv_outcomes), as the plans weighed them: a plan hedged
+    against a sunnier day is not judged on the forecast alone, and one planned without the
+    scenarios (peak shaving, load balancing) is judged on them all the same.
+    """
+    return sum(
+        weight * site_cost(plan, settings, problem.load_kw - pv)
+        for weight, pv in pv_outcomes(problem)
+    )
+
+
 def saving_eur(plan: Plan, settings: StrategySettings) -> float:
     """Return what the plan saves against the same site without battery, at true site cost."""
     return float(plan.baseline_cost_eur.sum()) - site_cost(plan, settings)
@@ -210,8 +229,9 @@ def select(
     so small differences between forecasts do not flip the strategy back and forth.
     """
     plans = {s: _solve(problem, s, settings, solver) for s in Strategy}
-    net_load = problem.load_kw - problem.pv_kw
-    costs = {s: site_cost(plan, settings, net_load) for s, plan in plans.items()}
+    costs = {
+        s: expected_site_cost(plan, settings, problem) for s, plan in plans.items()
+    }
     best = min(costs, key=costs.__getitem__)
     hours = problem.slots * problem.slot_hours
     if active is None or active == best:
@@ -248,5 +268,5 @@ def plan_strategy(
 ) -> Selection:
     """Plan one strategy chosen by the user."""
     plan = _solve(problem, strategy, settings, solver)
-    cost = site_cost(plan, settings, problem.load_kw - problem.pv_kw)
+    cost = expected_site_cost(plan, settings, problem)
     return Selection(plan, {strategy: cost}, f"{strategy}: chosen manually")

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .model import PV_SCENARIO_WEIGHT
 from .optimizer import (
     GRID_SLACK_EUR_KWH,
     SLOT_BLOCKS,
@@ -24,6 +23,7 @@ from .optimizer import (
     SolverError,
     bounds,
     highs_options,
+    outcome_weights,
     plan_from_solution,
     scenario_blocks,
 )
@@ -111,7 +111,7 @@ def _compile(
         + SOC_SLACK_EUR_KWH * cp.sum(var["below"] + var["above"])
     )
     # The grid's part, for the forecast PV and for each PV scenario (one battery schedule).
-    for scenario in range(scenarios + 1):
+    for scenario, weight in enumerate(outcome_weights(scenarios)):
         names = scenario_blocks(scenario)
         if scenario > 0:
             for block in ("grid_import", "grid_export", "curtail", "over"):
@@ -126,9 +126,6 @@ def _compile(
                 s_exp <= grid.max_export_kw,
                 var[names["curtail"]] <= par[f"pv_{scenario}"],
             ]
-        weight = (
-            1 - scenarios * PV_SCENARIO_WEIGHT if scenario == 0 else PV_SCENARIO_WEIGHT
-        )
         cost += weight * (
             dt
             * (

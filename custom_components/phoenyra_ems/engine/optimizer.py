@@ -178,13 +178,20 @@ def scenario_blocks(scenario: int) -> dict[str, str]:
     }
 
 
+def outcome_weights(scenarios: int) -> list[float]:
+    """Return the weight of the forecast and of each of ``scenarios`` PV scenarios, in that order."""
+    return [1 - scenarios * PV_SCENARIO_WEIGHT, *[PV_SCENARIO_WEIGHT] * scenarios]
+
+
 def pv_outcomes(problem: PlanningProblem) -> list[tuple[float, FloatArray]]:
     """Return each PV outcome the plan is costed against with its weight: the forecast first."""
-    scenarios = problem.pv_scenarios_kw
-    return [
-        (1 - len(scenarios) * PV_SCENARIO_WEIGHT, problem.pv_kw),
-        *((PV_SCENARIO_WEIGHT, pv) for pv in scenarios),
-    ]
+    return list(
+        zip(
+            outcome_weights(len(problem.pv_scenarios_kw)),
+            (problem.pv_kw, *problem.pv_scenarios_kw),
+            strict=True,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,6 +171,9 @@ async def test_new_live_site_learns_from_its_load_sensors_history(
     ems = entry.runtime_data.ems
     assert ems.forecast_sources["load"] == "built-in, recorder, sensor.house_load"
     assert_evening_peak(entry)
+    # Its PV comes from the demo household's days until it has its own; their spread says nothing
+    # about this array, so the plan weighs no sunnier day.
+    assert ems.problem.pv_scenarios_kw == ()
 
 
 async def test_a_solar_forecast_is_averaged_with_the_arrays_recorded_days(

@@ -30,6 +30,7 @@ import numpy as np
 
 from .const import (
     CONF_LOAD_FORECASTER,
+    CONF_MODE,
     CONF_PV_AZIMUTH,
     CONF_PV_FORECAST,
     CONF_PV_KWP,
@@ -42,6 +43,7 @@ from .const import (
     ENTITY_SUFFIX,
     LOAD_FORECASTER_PROPHET,
     LOGGER,
+    MODE_DEMO,
     PV_FORECAST_SOLAR,
     PV_FORECAST_WEATHER,
     SECTION_DEVICE,
@@ -253,6 +255,7 @@ class SiteForecaster:
         self._unique_id = str(entry.unique_id)
         self.options = forecast_options(entry.options)
         self._series = series
+        self._demo = entry.data.get(CONF_MODE) == MODE_DEMO
         # A live site's own sensors for load and PV, by signal (entities transport only).
         device = entry.data.get(SECTION_DEVICE, {})
         self._source_entities: dict[str, str] = {
@@ -462,9 +465,14 @@ class SiteForecaster:
         self.used["pv"] = method
         values = np.clip(values, 0, None)
         # However it was forecast, the plan also weighs a sunnier day, as much sunnier as the best
-        # of the recent days was (the plan's PV scenario).
-        recent_kw, _ = await self._async_recent_pv_history(start)
-        sunnier = sunnier_pv(recent_kw, 1440 // GRID_MINUTES, values)
+        # of the site's recent days was (the plan's PV scenario); a live site without recorded days
+        # has none (the demo household's days say nothing about its array).
+        recent_kw, recent_source = await self._async_recent_pv_history(start)
+        sunnier = (
+            sunnier_pv(recent_kw, 1440 // GRID_MINUTES, values)
+            if self._demo or recent_source != DEMO_REPLAY
+            else None
+        )
         return ForecastResult(
             to_slots(values, slot_minutes),
             source,

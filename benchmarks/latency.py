@@ -45,9 +45,10 @@ GRID = Grid(max_import_kw=17, max_export_kw=10)
 def problem(site: SiteData, first: int, slots: int) -> PlanningProblem:
     """Return the planning problem of ``slots`` slots from slot ``first``.
 
-    With the sunnier day the integration weighs beside the PV forecast, from the week before (none
-    in the data's first days).
+    With the sunnier day the integration weighs beside the PV forecast, from the week before.
     """
+    # Windows past the data's end start over a week in (the bundled demo data has four weeks).
+    first = WEEK + (first - WEEK) % (len(site.load_kw) - WEEK - slots)
     spot, load, pv = site.window(first, slots)
     per_day = 1440 // site.step_min
     sunnier = sunnier_pv(

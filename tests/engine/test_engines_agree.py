@@ -22,7 +22,7 @@ from custom_components.phoenyra_ems.engine.model import (
     PlanningProblem,
     Tariff,
 )
-from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.optimizer import scenario_slots, solve_highs
 
 pytestmark = pytest.mark.skipif(
     not cvxpy_available(), reason="cvxpy is not installed here"
@@ -106,6 +106,27 @@ def test_engines_agree_and_keep_every_limit(problem: PlanningProblem) -> None:
             assert np.all(plan.battery_kw <= deficit + 1e-6)
 
 
+def test_engines_agree_where_pv_scenarios_cover_part_of_the_horizon() -> None:
+    # Three days of hours: the sunnier day covers the first two (optimizer.PV_SCENARIO_HOURS).
+    hours = np.arange(72)
+    pv = np.clip(np.sin((hours % 24 - 6) / 12 * np.pi), 0, None) * 3
+    problem = PlanningProblem(
+        start=datetime(2026, 5, 12, tzinfo=UTC),
+        slot_minutes=60,
+        spot_eur_kwh=0.1 + 0.05 * np.cos(hours / 24 * 2 * np.pi),
+        load_kw=np.full(72, 0.8),
+        pv_kw=pv,
+        pv_scenarios_kw=(pv * 1.6,),
+        soc_pct=40,
+        battery=Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5),
+        grid=Grid(max_import_kw=17, max_export_kw=10),
+        tariff=Tariff(),
+    )
+    assert scenario_slots(problem) == 48
+    highs, cvx = solve_highs(problem), solve_cvxpy(problem)
+    assert highs.objective_eur == pytest.approx(cvx.objective_eur, rel=1e-6, abs=1e-6)
+
+
 def test_highs_runs_after_cvxpy_in_a_fresh_process() -> None:
     """HiGHS's scheduler is global: whichever engine runs first must not break the other."""
     script = """
@@ -113,7 +134,7 @@ from datetime import UTC, datetime
 import numpy as np
 from custom_components.phoenyra_ems.engine.cvxpy_engine import solve_cvxpy
 from custom_components.phoenyra_ems.engine.model import Battery, Grid, PlanningProblem, Tariff
-from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.optimizer import scenario_slots, solve_highs
 p = PlanningProblem(start=datetime(2026, 1, 1, tzinfo=UTC), slot_minutes=60, spot_eur_kwh=np.array([0.1, 0.3]),
     load_kw=np.ones(2), pv_kw=np.zeros(2), soc_pct=50, battery=Battery(capacity_kwh=5, max_charge_kw=2,
     max_discharge_kw=2), grid=Grid(max_import_kw=10, max_export_kw=10), tariff=Tariff())

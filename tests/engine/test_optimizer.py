@@ -17,7 +17,7 @@ from custom_components.phoenyra_ems.engine.model import (
     PlanningProblem,
     Tariff,
 )
-from custom_components.phoenyra_ems.engine.optimizer import solve_highs
+from custom_components.phoenyra_ems.engine.optimizer import pv_outcomes, solve_highs
 from custom_components.phoenyra_ems.engine.simulator import SiteSeries
 
 START = datetime(2026, 5, 12, tzinfo=UTC)
@@ -381,8 +381,6 @@ def sunny_day_problem(scenarios: tuple[np.ndarray, ...]) -> PlanningProblem:
 
 def expected_cost_eur(plan: Plan, p: PlanningProblem) -> float:
     """Energy cost of the plan's battery schedule over the forecast and the scenarios, weighted."""
-    from custom_components.phoenyra_ems.engine.optimizer import pv_outcomes
-
     import_price = p.tariff.import_price(p.spot_eur_kwh)
     export_price = np.minimum(p.tariff.export_price(p.spot_eur_kwh), import_price)
     total = 0.0
@@ -422,6 +420,24 @@ def test_a_sunnier_scenario_leaves_room_for_the_sun() -> None:
     # Where the scenarios are the forecast itself, the plan is the forecast's.
     same = solve_highs(sunny_day_problem((forecast_only.pv_kw,) * 2))
     assert same.objective_eur == pytest.approx(plan.objective_eur, abs=1e-9)
+
+
+def test_pv_scenarios_cover_the_first_two_days() -> None:
+    # Three days of the sunny-day problem: the sunnier day is weighed over the first 48 hours, the
+    # forecast alone after them.
+    day = sunny_day_problem(())
+    three = replace(
+        day,
+        spot_eur_kwh=np.tile(day.spot_eur_kwh, 3),
+        load_kw=np.tile(day.load_kw, 3),
+        pv_kw=np.tile(day.pv_kw, 3),
+        pv_scenarios_kw=(np.tile(day.pv_kw, 3) * 3,),
+    )
+    plan = solve_highs(three)
+    assert plan.objective_eur == pytest.approx(expected_cost_eur(plan, three), abs=1e-6)
+    (_, forecast), (_, sunnier) = pv_outcomes(three)
+    assert sunnier[:48] == pytest.approx(three.pv_scenarios_kw[0][:48])
+    assert sunnier[48:] == pytest.approx(forecast[48:])
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from .optimizer import (
     outcome_weights,
     plan_from_solution,
     scenario_blocks,
+    scenario_slots,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +67,9 @@ def _compile(
     ramp: bool,
     flatten: bool,
     scenarios: int,
+    k: int,
 ) -> _Compiled:
+    # ``scenarios`` PV scenarios over the first ``k`` slots (optimizer.scenario_slots).
     import cvxpy as cp  # noqa: PLC0415 - heavy and optional: imported where the solve runs
 
     par = {
@@ -110,30 +113,36 @@ def _compile(
         - par["terminal_value"] * e[n - 1]
         + SOC_SLACK_EUR_KWH * cp.sum(var["below"] + var["above"])
     )
-    # The grid's part, for the forecast PV and for each PV scenario (one battery schedule).
-    for scenario, weight in enumerate(outcome_weights(scenarios)):
+    # The grid's part, for the forecast PV and for each PV scenario over the first k slots (one
+    # battery schedule), each at its weight; beyond them the forecast's alone.
+    weights = outcome_weights(scenarios)
+
+    def grid_cost(names: dict[str, str], slots: slice) -> Any:
+        return dt * (
+            par["import_price"][slots] @ var[names["grid_import"]][slots]
+            - par["export_price"][slots] @ var[names["grid_export"]][slots]
+        ) + GRID_SLACK_EUR_KWH * dt * cp.sum(var[names["over"]][slots])
+
+    head, tail = slice(0, k), slice(k, n)
+    if k > 0:
+        cost += weights[0] * grid_cost(scenario_blocks(0), head)
+    if k < n:
+        cost += grid_cost(scenario_blocks(0), tail)
+    for scenario in range(1, scenarios + 1):
         names = scenario_blocks(scenario)
-        if scenario > 0:
-            for block in ("grid_import", "grid_export", "curtail", "over"):
-                var[names[block]] = cp.Variable(n, nonneg=True)
-            par[f"net_load_{scenario}"] = cp.Parameter(n)
-            par[f"pv_{scenario}"] = cp.Parameter(n, nonneg=True)
-            s_imp, s_exp = var[names["grid_import"]], var[names["grid_export"]]
-            constraints += [
-                s_imp - s_exp - c + d - var[names["curtail"]]
-                == par[f"net_load_{scenario}"],
-                s_imp - var[names["over"]] <= grid.max_import_kw,
-                s_exp <= grid.max_export_kw,
-                var[names["curtail"]] <= par[f"pv_{scenario}"],
-            ]
-        cost += weight * (
-            dt
-            * (
-                par["import_price"] @ var[names["grid_import"]]
-                - par["export_price"] @ var[names["grid_export"]]
-            )
-            + GRID_SLACK_EUR_KWH * dt * cp.sum(var[names["over"]])
-        )
+        for block in ("grid_import", "grid_export", "curtail", "over"):
+            var[names[block]] = cp.Variable(k, nonneg=True)
+        par[f"net_load_{scenario}"] = cp.Parameter(k)
+        par[f"pv_{scenario}"] = cp.Parameter(k, nonneg=True)
+        s_imp, s_exp = var[names["grid_import"]], var[names["grid_export"]]
+        constraints += [
+            s_imp - s_exp - c[head] + d[head] - var[names["curtail"]]
+            == par[f"net_load_{scenario}"],
+            s_imp - var[names["over"]] <= grid.max_import_kw,
+            s_exp <= grid.max_export_kw,
+            var[names["curtail"]] <= par[f"pv_{scenario}"],
+        ]
+        cost += weights[scenario] * grid_cost(names, slice(0, k))
     grid_power = imp - exp
     if peak:
         par["peak_price"] = cp.Parameter(nonneg=True)
@@ -171,6 +180,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
         obj.flatten_eur_kw > 0,
     )
     scenarios = len(problem.pv_scenarios_kw)
+    k = scenario_slots(problem)
     key = (
         problem.slots,
         problem.slot_minutes,
@@ -180,6 +190,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
         ramp,
         flatten,
         scenarios,
+        k,
     )
     with _lock:
         compiled = _compiled.get(key)
@@ -195,6 +206,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
                 ramp,
                 flatten,
                 scenarios,
+                k,
             )
         values: dict[str, Any] = {
             "import_price": b.import_price,
@@ -216,8 +228,8 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
             else problem.grid_target_kw,
         }
         for scenario, pv in enumerate(problem.pv_scenarios_kw, start=1):
-            values[f"net_load_{scenario}"] = problem.load_kw - pv
-            values[f"pv_{scenario}"] = pv
+            values[f"net_load_{scenario}"] = problem.load_kw[:k] - pv[:k]
+            values[f"pv_{scenario}"] = pv[:k]
         for name, parameter in compiled.parameters.items():
             parameter.value = values[name]
         try:

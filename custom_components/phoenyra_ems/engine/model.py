@@ -208,9 +208,9 @@ class PlanningProblem:
     load_high_kw: FloatArray | None = None
     # Other days the PV may turn out to be (kW per slot; the integration gives forecast.sunnier_pv).
     # The plan's one battery schedule is costed against each of them as well as the forecast, each
-    # weighing PV_SCENARIO_WEIGHT, so that it does not stake everything on the forecast: a battery
-    # filled from the grid before a sunnier day than forecast spills that day's PV into the grid at
-    # the export price.
+    # weighing PV_SCENARIO_WEIGHT, over the plan's first optimizer.PV_SCENARIO_HOURS, so that it does
+    # not stake everything on the forecast: a battery filled from the grid before a sunnier day than
+    # forecast spills that day's PV into the grid at the export price.
     pv_scenarios_kw: tuple[FloatArray, ...] = ()
 
     def __post_init__(self) -> None:

@@ -4,7 +4,8 @@ Day-ahead prices appear at 12:45 Vienna time for the next day; until then the pl
 and the prices not yet published come from the integration's price forecast (``forecast_prices``). Load
 and PV come from the forecasters the integration uses, fed with the past only: the built-in load
 forecast (last 21 days, weekday and weekend profiles in the site's time zone) and the recent days' PV
-profile (as the demo site's PV). The simulated battery executes the current slot and accounts with the
+profile (as the demo site's PV); beside the PV forecast the plans weigh a sunnier day, as the
+integration's do. The simulated battery executes the current slot and accounts with the
 real load and PV. Compared on the same period: no battery, a perfect-foresight plan over the whole
 period (the bound), a cheapest/dearest-hours rule and a plain self-consumption rule.
 
@@ -503,6 +504,7 @@ def main(argv: list[str]) -> None:
         "pv_forecast": "real future"
         if args.perfect_forecasts in ("pv", "both")
         else args.pv_forecast_column or "recent days",
+        "sunnier_day": not args.no_pv_scenario,
         "tariff": args.tariff,
         "cost_no_battery_eur": round(none.cost_eur, 2),
         "cost_ems_eur": round(ems.cost_eur, 2),

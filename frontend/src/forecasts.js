@@ -94,7 +94,7 @@ class PhoenyraEmsForecasts extends LitElement {
           colors.solar,
           alternatives?.pv,
           palette,
-          [{ key: "pv_high_kw", label: t("pv_sunnier"), color: colors.warning }],
+          [{ key: "pv_high_kw", label: t("pv_sunnier"), color: colors.gridOut }],
         ),
       };
     }

@@ -42,7 +42,11 @@ from custom_components.phoenyra_ems.engine.forecast import (
     forecast_loads,
     sunnier_pv,
 )
-from custom_components.phoenyra_ems.engine.horizon import prices_known_until
+from custom_components.phoenyra_ems.engine.horizon import (
+    PLAN_HORIZON,
+    plan_end,
+    prices_known_until,
+)
 from custom_components.phoenyra_ems.engine.model import (
     Battery,
     Grid,
@@ -282,14 +286,14 @@ def main(argv: list[str]) -> None:
     import_price = tariff.import_price(site.spot_eur_kwh)
     export_price = tariff.export_price(site.spot_eur_kwh)
     load, pv = site.load_kw, site.pv_kw
-    # The published PV forecast for each slot, mapped onto the period like the PV itself (and two
-    # days beyond it, the longest horizon).
+    # The published PV forecast for each slot, mapped onto the period like the PV itself (and a
+    # plan horizon beyond it, the longest plan).
     pv_published = (
         np.clip(
             on_grid(
                 read_power(args.pv, args.pv_forecast_column),
                 site.start,
-                len(pv) + 2 * per_day,
+                len(pv) + round(PLAN_HORIZON / timedelta(minutes=site.step_min)),
                 site.step_min,
                 0.0,
             ),
@@ -324,8 +328,8 @@ def main(argv: list[str]) -> None:
     for i in range(first, last):
         t = site.start + i * step
         known_end = known_until(t, last, site)
-        # Tomorrow's prices unknown yet: plan 48 hours, the unknown ones forecast.
-        horizon = known_end - i if known_end - i >= per_day else 2 * per_day
+        # As the integration: every published price, and forecast ones up to the plan horizon.
+        horizon = round((plan_end(t, t + (known_end - i) * step) - t) / step)
         # The published prices: the forecast looks at most PRICE_DAYS back from the plan's start,
         # so only that window is handed over (the whole year would make every call slow).
         spot, _ = forecast_prices(

@@ -421,16 +421,18 @@ async def test_automatic_mode_explains_its_choice(
     assert attributes["horizon_slots"] == 192
 
 
-async def test_tomorrows_prices_extend_the_plan_when_published(
+async def test_tomorrows_published_prices_replace_forecast_ones(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     coordinator = init_integration.runtime_data.ems
     # 12:45 Vienna: the day-ahead auction's results are out; the next plan runs to the end of
-    # tomorrow at published prices only.
+    # tomorrow at published prices, and on forecast ones up to 48 hours.
     freezer.move_to("2026-05-12T10:45:00+00:00")
     await coordinator.async_refresh()
     plan = coordinator.data.plan
-    assert plan.slots == (11 * 4 + 1) + 24 * 4
-    assert not coordinator.price_is_forecast.any()
+    published = (11 * 4 + 1) + 24 * 4
+    assert plan.slots == 48 * 4
+    assert not coordinator.price_is_forecast[:published].any()
+    assert coordinator.price_is_forecast[published:].all()

@@ -75,7 +75,7 @@ from .const import (
 from .device import DeviceError, device_config, device_link
 from .engine.control import Fallback, fresh_values, measurement, self_consumption_kw
 from .engine.cvxpy_engine import cvxpy_available, solve_cvxpy
-from .engine.horizon import prices_known_until
+from .engine.horizon import plan_end, prices_known_until
 from .engine.model import (
     Battery,
     Grid,
@@ -108,14 +108,10 @@ if TYPE_CHECKING:
 
 type PhoenyraConfigEntry = ConfigEntry[PhoenyraData]
 
-# The plan covers at least this much; when published prices reach less far it uses forecasts to
-# FORECAST_HORIZON.
-MIN_HORIZON = timedelta(hours=24)
 # Prices that failed to update are stale after this long; tomorrow's are due this long after
 # the auction's publication (sources publish a little later than the exchange).
 PRICES_FRESH_FOR = timedelta(hours=6)
 PUBLICATION_GRACE = timedelta(hours=2)
-FORECAST_HORIZON = timedelta(hours=48)
 STRATEGY_AUTO = "auto"
 RUN_FAILED = "failed"
 # Key of the state-of-charge sensor, whose last state the simulated battery resumes from.
@@ -413,8 +409,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         """Return the plan's first slot (UTC), slot length in minutes and number of slots.
 
         The slot length follows the prices (15 or 60 minutes). The horizon covers every slot with
-        a published price, at least 24 hours; when tomorrow is not published yet it reaches 48
-        hours with forecast prices.
+        a published price and at least PLAN_HORIZON, forecast prices beyond the published ones.
         """
         slot_minutes = resolution_minutes(self.prices.points)
         start = dt_util.as_utc(slot_start(dt_util.as_local(now), slot_minutes))
@@ -428,9 +423,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                     "error": self.prices.error or "-",
                 },
             )
-        end = known_end
-        if end - start < MIN_HORIZON:
-            end = start + FORECAST_HORIZON
+        end = plan_end(start, known_end)
         return start, slot_minutes, int((end - start) / timedelta(minutes=slot_minutes))
 
     async def _async_update_data(self) -> Selection:

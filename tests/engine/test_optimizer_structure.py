@@ -77,16 +77,28 @@ def test_storage_rows_state_the_energy_balance() -> None:
     matrix = dense(p)
     keep = 1.0 - BATTERY.self_discharge_per_h * p.slot_hours
     rows = np.arange(len(lp.row_lower))[lp.rows["storage"]]
-    energy = np.arange(len(lp.cost))[lp.columns["energy"]]
-    charge = np.arange(len(lp.cost))[lp.columns["charge"]]
-    discharge = np.arange(len(lp.cost))[lp.columns["discharge"]]
+    column = np.arange(len(lp.cost))
+    charge, discharge = column[lp.columns["charge"]], column[lp.columns["discharge"]]
+    # The stored energy: its part within the SoC window plus the slacks beyond it.
+    parts = {"energy": 1.0, "above": 1.0, "below": -1.0}
     for t, row in enumerate(rows):
-        assert matrix[row, energy[t]] == 1.0
+        for name, sign in parts.items():
+            part = column[lp.columns[name]]
+            assert matrix[row, part[t]] == sign
+            if t > 0:
+                assert matrix[row, part[t - 1]] == -keep * sign
         assert matrix[row, charge[t]] == -p.slot_hours * BATTERY.charge_efficiency
         assert matrix[row, discharge[t]] == p.slot_hours / BATTERY.discharge_efficiency
-        if t > 0:
-            assert matrix[row, energy[t - 1]] == -keep
-        assert np.count_nonzero(matrix[row]) == (3 if t == 0 else 4)
+        assert np.count_nonzero(matrix[row]) == (5 if t == 0 else 8)
+    # The soft SoC window as column bounds: the part within it, and at most the rest of the battery
+    # beyond it.
+    for name, low, high in (
+        ("energy", BATTERY.energy_min_kwh, BATTERY.energy_max_kwh),
+        ("below", 0.0, BATTERY.energy_min_kwh),
+        ("above", 0.0, BATTERY.capacity_kwh - BATTERY.energy_max_kwh),
+    ):
+        assert np.all(lp.col_lower[lp.columns[name]] == low)
+        assert np.all(lp.col_upper[lp.columns[name]] == high)
     assert (
         lp.row_lower[rows[0]]
         == lp.row_upper[rows[0]]

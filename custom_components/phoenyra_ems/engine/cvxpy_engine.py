@@ -86,9 +86,11 @@ def _compile(
         "degradation": cp.Parameter(nonneg=True),
     }
     var = {name: cp.Variable(n, nonneg=True) for name in SLOT_BLOCKS}
-    c, d, e = var["charge"], var["discharge"], var["energy"]
+    c, d = var["charge"], var["discharge"]
     imp, exp = var["grid_import"], var["grid_export"]
     eta_c, eta_d = battery.charge_efficiency, battery.discharge_efficiency
+    # The stored energy: its part within the SoC window and the slacks beyond (as the HiGHS model).
+    e = var["energy"] + var["above"] - var["below"]
     storage = [
         e[0] == par["initial_kept_kwh"] + dt * (eta_c * c[0] - d[0] / eta_d),
     ]
@@ -99,12 +101,13 @@ def _compile(
     constraints = [
         imp - exp - c + d - var["curtail"] == par["net_load"],
         *storage,
-        e + var["below"] >= battery.energy_min_kwh,
-        e - var["above"] <= battery.energy_max_kwh,
+        var["energy"] >= battery.energy_min_kwh,
+        var["energy"] <= battery.energy_max_kwh,
+        var["below"] <= battery.energy_min_kwh,
+        var["above"] <= battery.capacity_kwh - battery.energy_max_kwh,
         imp - var["over"] <= grid.max_import_kw,
         c <= par["charge_max"],
         d <= par["discharge_max"],
-        e <= battery.capacity_kwh,
         exp <= grid.max_export_kw,
         var["curtail"] <= par["pv"],
     ]

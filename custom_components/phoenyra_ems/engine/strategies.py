@@ -79,7 +79,8 @@ def preset(
         peak_floor_kw=settings.peak_reached_kw,
     )
     target: FloatArray | None = None
-    net_load = problem.load_kw - problem.pv_kw
+    load_kw = problem.load_kw
+    net_load = load_kw - problem.pv_kw
     match strategy:
         case Strategy.ARBITRAGE:
             spread = float(problem.spot_eur_kwh.max() - problem.spot_eur_kwh.min())
@@ -93,8 +94,8 @@ def preset(
             # day spends the battery early on a busier one and leaves its peak unshaved (on the
             # commercial benchmark the monthly peaks fell by 10.5 % instead of 4.9 %).
             if problem.load_high_kw is not None:
-                problem = replace(problem, load_kw=problem.load_high_kw)
-                net_load = problem.load_kw - problem.pv_kw
+                load_kw = problem.load_high_kw
+                net_load = load_kw - problem.pv_kw
             threshold = float(
                 np.percentile(net_load, settings.peak_threshold_percentile)
             )
@@ -120,12 +121,17 @@ def preset(
                 peak_floor_kw=max(settings.peak_reached_kw, allowed_peak),
             )
             target = moving_average(net_load, settings.smoothing_window_slots)
-    if strategy in (Strategy.PEAK_SHAVING, Strategy.LOAD_BALANCING):
-        # Their plans shape the grid power of the forecast day; the PV scenarios hedge energy
-        # trades (PlanningProblem.pv_scenarios_kw) and would only make them slower.
-        problem = replace(problem, pv_scenarios_kw=())
+    # Peak shaving's and load balancing's plans shape the grid power of the forecast day; the PV
+    # scenarios hedge energy trades (PlanningProblem.pv_scenarios_kw) and would only make them slower.
+    shapes_grid = strategy in (Strategy.PEAK_SHAVING, Strategy.LOAD_BALANCING)
+    # One replace: each validates every series of the problem again.
     return replace(
-        problem, strategy=strategy, objective=objective, grid_target_kw=target
+        problem,
+        strategy=strategy,
+        objective=objective,
+        grid_target_kw=target,
+        load_kw=load_kw,
+        pv_scenarios_kw=() if shapes_grid else problem.pv_scenarios_kw,
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import bisect
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 import functools
 import json
 import math
@@ -34,12 +34,14 @@ import numpy as np
 from custom_components.phoenyra_ems.engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
     LOAD_QUANTILE,
+    PEAK_HELD_DAYS,
     PV_PROFILE_DAYS,
     LoadForecastSettings,
     Series,
     blend_pv,
     daily_profile,
     forecast_loads,
+    held_peak_kw,
     sunnier_pv,
 )
 from custom_components.phoenyra_ems.engine.horizon import (
@@ -72,7 +74,8 @@ from .data import HOUSEHOLD, PRICES_2024, SiteData, load_site, on_grid, read_pow
 # The market's clock: publication of the day-ahead prices, their time of day and weekday, the period.
 LOCAL = ZoneInfo("Europe/Vienna")
 # Days of load history the load forecast gets (as the integration reads from the recorder).
-LOAD_DAYS = LoadForecastSettings().days
+# The load history the integration reads: the load forecast's and peak shaving's held limit's.
+LOAD_DAYS = max(LoadForecastSettings().days, PEAK_HELD_DAYS)
 # Days of prices the price forecast looks back on from the plan's start.
 PRICE_DAYS = FORECAST_WEEKS * 7 + 2
 
@@ -324,6 +327,7 @@ def main(argv: list[str]) -> None:
         else functools.partial(solve_highs, warm_starts=WarmStarts())
     )
     chosen: dict[Strategy, int] = {}
+    held_by_day: dict[date, float | None] = {}
     replans = 0
     for i in range(first, last):
         t = site.start + i * step
@@ -399,8 +403,19 @@ def main(argv: list[str]) -> None:
             grid=grid,
             tariff=tariff,
         )
+        if cautious:
+            # As the integration: from the load history, which changes its whole days at midnight.
+            today = t.astimezone(site_tz).date()
+            if today not in held_by_day:
+                held_by_day[today] = held_peak_kw(
+                    load_history, end=t, tz=site_tz, battery=battery
+                )
         settings = replace(
-            settings, peak_reached_kw=ems.month_peaks_kw.get(month_of[i], 0.0)
+            settings,
+            peak_reached_kw=ems.month_peaks_kw.get(month_of[i], 0.0),
+            peak_held_kw=(held_by_day.get(t.astimezone(site_tz).date()) or 0.0)
+            if cautious
+            else 0.0,
         )
         if args.strategy == "auto":
             selection = select(problem, settings, active, solver)

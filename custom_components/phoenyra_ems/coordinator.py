@@ -441,6 +441,9 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         )
         try:
             load = await self.forecaster.async_load(start, slots, slot_minutes)
+            if self.strategy_choice in (STRATEGY_AUTO, Strategy.PEAK_SHAVING):
+                held = await self.forecaster.async_held_peak(start, self.site.battery)
+                settings = replace(settings, peak_held_kw=held or 0.0)
             pv = await self.forecaster.async_pv(start, slots, slot_minutes)
             self.forecast_sources = {"load": load.source, "pv": pv.source}
             # CPU work (a profile over weeks of prices): off the event loop.

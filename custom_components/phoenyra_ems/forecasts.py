@@ -53,15 +53,18 @@ from .const import (
 from .engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
     LOAD_QUANTILE,
+    PEAK_HELD_DAYS,
     PV_PROFILE_DAYS,
+    LoadForecastSettings,
     Series,
     blend_pv,
     daily_profile,
     forecast_loads,
+    held_peak_kw,
     mean_series,
     sunnier_pv,
 )
-from .engine.model import InvalidInputError
+from .engine.model import Battery, InvalidInputError
 from .engine.prophet_forecast import prophet_available, prophet_forecast_load
 from .engine.solar import Calibration, PvArray, calibrate, pv_forecast_kw
 from .repairs import async_source_found, async_source_missing
@@ -81,7 +84,8 @@ SOLAR_PLATFORMS: HassKey[dict[str, GetSolarForecastType]] = HassKey(
 )
 # The forecasters' own grid.
 GRID_MINUTES = 15
-HISTORY_DAYS = 21
+# The history read: the load forecast's and peak shaving's held limit's.
+HISTORY_DAYS = max(LoadForecastSettings().days, PEAK_HELD_DAYS)
 # The recorder's statistics are read again at most this often.
 HISTORY_REFRESH = timedelta(hours=1)
 # With fewer days of its own history the demo site learns from its replayed past.
@@ -376,6 +380,18 @@ class SiteForecaster:
         # Never below the forecast itself (Prophet's may lie above the built-in quantile).
         high_kw = np.maximum(to_slots(np.clip(high, 0, None), slot_minutes), load_kw)
         return ForecastResult(load_kw, source, high=high_kw)
+
+    async def async_held_peak(self, start: datetime, battery: Battery) -> float | None:
+        """Return the lowest import limit ``battery`` would have held on each of the past days.
+
+        From the recorded load (the demo's replay while the recorder has too little): for peak
+        shaving, whose plan leaves import below it alone (forecast.held_peak_kw). CPU work: off
+        the event loop.
+        """
+        history, _ = await self._async_load_history(start)
+        return await self.hass.async_add_executor_job(
+            partial(held_peak_kw, history, end=start, tz=local_zone(), battery=battery)
+        )
 
     async def _async_prophet(
         self, history: Series, start: datetime, slots: int

@@ -16,11 +16,12 @@ from custom_components.phoenyra_ems.engine.forecast import (
     daily_profile,
     forecast_load,
     forecast_loads,
+    held_peak_kw,
     mean_series,
     sunnier_pv,
     utc_offsets_us,
 )
-from custom_components.phoenyra_ems.engine.model import InvalidInputError
+from custom_components.phoenyra_ems.engine.model import Battery, InvalidInputError
 
 
 def test_profile_is_the_mean_of_recent_days_at_the_same_time() -> None:
@@ -262,6 +263,25 @@ def test_recent_level_fades() -> None:
     assert lift[40:] == pytest.approx(0.0, abs=1e-4)  # gone after ten hours
 
 
+def test_the_recent_level_moves_every_quantile_alike() -> None:
+    # On every third day the 2 kW load starts an hour early, at 06:00; today it did not.
+    history = synthetic(21)
+    values = history.values.copy()
+    for day in range(0, 21, 3):
+        values[day * 96 + 24 : day * 96 + 28] = 2.0
+    values = np.r_[values, np.full(28, 0.3)]  # Monday 22 April until 07:00
+    today = Series(start=history.start, slot_minutes=15, values=values)
+    median, high = forecast_loads(
+        today, start=today.end, slots=96, tz=PARIS, quantiles=(0.5, 0.9)
+    )
+    # The usual 06:00 was 0.3 kW like today's: no level shift, for the median nor the high load.
+    # Measured against the high load's own profile (2 kW at 06:00), today's morning would have
+    # pulled the high load far below the median just as the 2 kW arrive.
+    assert median[:4] == pytest.approx(2.0, abs=0.01)
+    assert high[:4] == pytest.approx(2.0, abs=0.01)
+    assert np.all(high >= median)
+
+
 def test_only_the_past_is_used() -> None:
     history = synthetic(21)
     middle = history.start + timedelta(days=14)
@@ -353,3 +373,82 @@ def test_no_sunnier_day_without_days_that_differ() -> None:
     assert sunnier is not None
     assert sunnier[2] == 0
     assert sunnier[1] == pytest.approx(2.0)
+
+
+PLANT_BATTERY = Battery(
+    capacity_kwh=100,
+    max_charge_kw=50,
+    max_discharge_kw=50,
+    charge_efficiency=0.95,
+    discharge_efficiency=0.95,
+    soc_min_pct=10,
+    soc_max_pct=90,
+)
+
+
+def plant(days: int, peak_kw: float = 80.0) -> Series:
+    """A plant at 20 kW with ``peak_kw`` from 10:00 to 12:00 local."""
+    start = datetime(2024, 4, 1, tzinfo=PARIS).astimezone(UTC)
+    values = np.full(days * 96, 20.0)
+    for day in range(days):
+        values[day * 96 + 40 : day * 96 + 48] = peak_kw
+    return Series(start=start, slot_minutes=15, values=values)
+
+
+def test_the_held_peak_is_what_a_full_battery_holds_on_the_busiest_day() -> None:
+    history = plant(30)
+    # 72 kWh can leave the 80 kWh window at 95 %: 38 kW off two hours, so 80 - 38 = 42 kW.
+    held = held_peak_kw(history, end=history.end, tz=PARIS, battery=PLANT_BATTERY)
+    assert held == pytest.approx(42.0, abs=0.02)
+    # A busier day in the last four weeks raises it; one before them, or the day not over yet, not.
+    values = history.values.copy()
+    values[20 * 96 + 40 : 20 * 96 + 48] = 100.0
+    busier = Series(start=history.start, slot_minutes=15, values=values)
+    assert held_peak_kw(
+        busier, end=busier.end, tz=PARIS, battery=PLANT_BATTERY
+    ) == pytest.approx(62.0, abs=0.02)
+    before = busier.start + timedelta(days=50)  # day 20 is more than 28 days back then
+    longer = Series(
+        start=busier.start,
+        slot_minutes=15,
+        values=np.r_[values, plant(20).values],
+    )
+    assert held_peak_kw(
+        longer, end=before, tz=PARIS, battery=PLANT_BATTERY
+    ) == pytest.approx(42.0, abs=0.02)
+    midday = history.start + timedelta(days=29, hours=12)
+    assert held_peak_kw(
+        busier, end=midday, tz=PARIS, battery=PLANT_BATTERY
+    ) == pytest.approx(62.0, abs=0.02)
+
+
+def test_days_with_gaps_do_not_count_for_the_held_peak() -> None:
+    history = plant(3)
+    values = history.values.copy()
+    values[96 + 44] = (
+        np.nan
+    )  # a reading lost in the second day's peak, which was busier
+    values[96 + 40 : 96 + 44] = 150.0
+    gappy = Series(start=history.start, slot_minutes=15, values=values)
+    assert held_peak_kw(
+        gappy, end=gappy.end, tz=PARIS, battery=PLANT_BATTERY
+    ) == pytest.approx(42.0, abs=0.02)
+    # Without a whole day: nothing to go by.
+    day_and_a_half = Series(
+        start=history.start, slot_minutes=15, values=np.full(96 + 48, 20.0)
+    )
+    start = history.start + timedelta(hours=12)
+    assert (
+        held_peak_kw(
+            Series(start=start, slot_minutes=15, values=np.full(96, 20.0)),
+            end=start + timedelta(days=1),
+            tz=PARIS,
+            battery=PLANT_BATTERY,
+        )
+        is None
+    )
+    # A day and a half: the whole day counts (a flat 20 kW, of which the battery's 80 kWh take
+    # 80 * 0.95 / 24 kW all day long).
+    assert held_peak_kw(
+        day_and_a_half, end=day_and_a_half.end, tz=PARIS, battery=PLANT_BATTERY
+    ) == pytest.approx(20.0 - 80 * 0.95 / 24, abs=0.02)

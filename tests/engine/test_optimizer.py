@@ -303,6 +303,31 @@ def test_setpoint_keeps_import_below_the_plans_peak_limit() -> None:
     assert solve_highs(problem(np.full(n, 0.10), load=load)).peak_limit_kw is None
 
 
+def test_a_plan_reserving_the_battery_for_peaks_keeps_it_for_them() -> None:
+    n = 8
+    load = np.full(n, 4.0)
+    load[4:] = 9.0
+    reserved = replace(
+        problem(np.r_[np.full(4, 0.40), np.full(4, 0.10)], load=load, soc=50),
+        objective=Objective(peak_eur_kw=5.0, peak_floor_kw=6.0, reserve_for_peaks=True),
+    )
+    plan = solve_highs(reserved)
+    # Dear hours first, yet no discharge below the 6 kW floor: the energy is kept for the peak.
+    assert np.all(plan.battery_kw[:4] <= 1e-6)
+    assert plan.grid_import_kw[4:].max() == pytest.approx(6.0, abs=1e-6)
+    # Its control loop discharges only what crosses the limit, and recharges below it as far
+    # as the limit and the battery's power allow.
+    assert plan.setpoint_kw(0, 9.5) == pytest.approx(3.5)
+    assert plan.setpoint_kw(0, 4.0) == pytest.approx(-2.0)
+    assert plan.setpoint_kw(0, -10.0) == pytest.approx(-5.0)
+    assert plan.setpoint_kw(0, 60.0) == pytest.approx(5.0)
+    # Without the reserve it sells the dear hours' energy to the house first.
+    free = solve_highs(
+        replace(reserved, objective=Objective(peak_eur_kw=5.0, peak_floor_kw=6.0))
+    )
+    assert free.battery_kw[:4].max() > 1.0
+
+
 def test_setpoint_stores_pv_the_plan_curtails_instead_of_exporting_it() -> None:
     n = 8
     # Negative prices, some room in the battery, a sunny forecast: the plan charges at full power

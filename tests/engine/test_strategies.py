@@ -281,6 +281,24 @@ def test_peak_shaving_aims_at_the_target_reduction() -> None:
     assert gentle.grid_import_kw[70:76].max() == pytest.approx(7.2, abs=0.05)
 
 
+def test_peak_shaving_leaves_import_below_the_held_peak_alone() -> None:
+    n = 96
+    load = np.full(n, 1.0)
+    load[70:76] = 9.0
+    problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
+    # The battery held 8 kW on each of the past days: the plan reserves it above that.
+    held = replace(SETTINGS, peak_held_kw=8.0, peak_target_reduction=1.0)
+    planned = preset(problem, Strategy.PEAK_SHAVING, held)
+    assert planned.objective.peak_floor_kw == 8.0
+    assert planned.objective.reserve_for_peaks
+    plan = solve_highs(planned)
+    assert plan.grid_import_kw[70:76].max() == pytest.approx(8.0, abs=1e-6)
+    assert np.all(plan.battery_kw[load < 8.0] <= 1e-6)
+    # The month's peak already above it: that is the floor.
+    higher = replace(held, peak_reached_kw=8.5)
+    assert preset(problem, Strategy.PEAK_SHAVING, higher).objective.peak_floor_kw == 8.5
+
+
 def test_load_balancing_keeps_the_load_factor() -> None:
     problem = real_day()
     plan = solve_highs(

@@ -109,6 +109,10 @@ def bounds(problem: PlanningProblem) -> Bounds:
         charge_max = np.minimum(charge_max, surplus)
     if not objective.battery_export:
         discharge_max = np.minimum(discharge_max, deficit)
+    if objective.reserve_for_peaks:
+        discharge_max = np.minimum(
+            discharge_max, np.clip(deficit - objective.peak_floor_kw, 0, None)
+        )
     value = problem.terminal_value_eur_kwh
     import_price = problem.tariff.import_price(problem.spot_eur_kwh)
     keep = 1.0 - bat.self_discharge_per_h * problem.slot_hours
@@ -827,4 +831,5 @@ def plan_from_solution(
         stored_energy_value_eur_kwh=np.asarray(stored_energy_value, dtype=float),
         terminal_value_eur_kwh=b.terminal_value,
         peak_limit_kw=float(values["peak"][0]) if "peak" in values else None,
+        reserve_for_peaks=problem.objective.reserve_for_peaks,
     )

@@ -33,8 +33,11 @@ class StrategySettings:
     demand_charge_eur_kw: float = 0.0
     # Highest import already reached in the billing period: only import above it costs more.
     peak_reached_kw: float = 0.0
-    # Peak shaving cuts import above this percentile of the forecast net load, aiming to lower the
-    # forecast peak by this share and no further (what lies below is left to the energy cost).
+    # The lowest import limit the battery would have held on each of the past days
+    # (forecast.held_peak_kw; 0: unknown): peak shaving leaves import below it alone.
+    peak_held_kw: float = 0.0
+    # Without that, peak shaving cuts import above this percentile of the forecast net load, aiming
+    # to lower the forecast peak by this share and no further.
     peak_threshold_percentile: float = 75.0
     peak_target_reduction: float = 0.20
     # Load balancing flattens grid power towards its centred moving average over this many slots,
@@ -96,14 +99,17 @@ def preset(
             if problem.load_high_kw is not None:
                 load_kw = problem.load_high_kw
                 net_load = load_kw - problem.pv_kw
-            threshold = float(
-                np.percentile(net_load, settings.peak_threshold_percentile)
+            # The past days' held limit is what the battery can be trusted to hold; a limit from
+            # the forecast alone only where the past is unknown.
+            floor = settings.peak_held_kw or max(
+                float(np.percentile(net_load, settings.peak_threshold_percentile)),
+                float(net_load.max()) * (1 - settings.peak_target_reduction),
             )
-            aim = float(net_load.max()) * (1 - settings.peak_target_reduction)
             objective = replace(
                 base,
                 peak_eur_kw=settings.demand_charge_eur_kw + PEAK_SHAVING_EUR_KW,
-                peak_floor_kw=max(settings.peak_reached_kw, threshold, aim, 0.0),
+                peak_floor_kw=max(settings.peak_reached_kw, floor, 0.0),
+                reserve_for_peaks=True,
             )
         case Strategy.SELF_CONSUMPTION:
             objective = replace(

@@ -252,7 +252,15 @@ async def test_strategy_select_applies_without_reload(
     )
     # Same coordinator, same simulated battery: no reload happened.
     assert init_integration.runtime_data.ems is coordinator
-    assert coordinator.data.plan.strategy == "peak_shaving"
+    plan = coordinator.data.plan
+    assert plan.strategy == "peak_shaving"
+    # Peak shaving keeps the battery for import above what it held on the demo's past days.
+    held = await coordinator.forecaster.async_held_peak(
+        plan.start, coordinator.site.battery
+    )
+    assert held is not None and held > 0
+    assert plan.reserve_for_peaks
+    assert plan.peak_limit_kw is not None and plan.peak_limit_kw >= held - 1e-6
     assert value(hass, SOC) == pytest.approx(soc, abs=0.01)
 
     await hass.services.async_call(

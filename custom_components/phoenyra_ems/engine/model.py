@@ -344,6 +344,13 @@ class Plan:
         plan reserves the battery for peaks, it does only that, and recharges whenever import is
         below the limit.
         """
+        if self.peak_limit_kw is not None and self.reserve_for_peaks:
+            # Discharge only above the limit, recharge below it as far as the limit allows: on the
+            # commercial benchmark the battery otherwise ran empty before the month's peak.
+            return min(
+                max(net_load_kw - self.peak_limit_kw, -self.battery.max_charge_kw),
+                self.battery.max_discharge_kw,
+            )
         planned_kw = float(self.battery_kw[index])
         planned_grid_kw = (
             float(self.net_load_kw[index])
@@ -360,13 +367,6 @@ class Plan:
         setpoint = min(
             max(setpoint, min(planned_kw, held_kw)), max(planned_kw, held_kw)
         )
-        if self.peak_limit_kw is not None and self.reserve_for_peaks:
-            # Discharge only above the limit, recharge below it as far as the limit allows: on the
-            # commercial benchmark the battery otherwise ran empty before the month's peak.
-            return min(
-                max(net_load_kw - self.peak_limit_kw, -self.battery.max_charge_kw),
-                self.battery.max_discharge_kw,
-            )
         if self.peak_limit_kw is not None:
             setpoint = max(setpoint, net_load_kw - self.peak_limit_kw)
         return setpoint

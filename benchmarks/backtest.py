@@ -39,9 +39,9 @@ from custom_components.phoenyra_ems.engine.forecast import (
     LoadForecastSettings,
     Series,
     blend_pv,
-    daily_profile,
     forecast_loads,
     held_peak_kw,
+    recent_days_pv,
     sunnier_pv,
 )
 from custom_components.phoenyra_ems.engine.horizon import (
@@ -372,9 +372,7 @@ def main(argv: list[str]) -> None:
                     quantiles=quantiles,
                 )
             ]
-        recent_pv = np.clip(
-            daily_profile(pv_history, per_day, horizon, PV_PROFILE_DAYS), 0, None
-        )
+        recent_pv = np.clip(recent_days_pv(pv_history, per_day, horizon), 0, None)
         if foresight and args.perfect_forecasts in ("pv", "both"):
             pv_forecast = pv[i : i + horizon]
         elif pv_published is not None:

@@ -58,10 +58,10 @@ from .engine.forecast import (
     LoadForecastSettings,
     Series,
     blend_pv,
-    daily_profile,
     forecast_loads,
     held_peak_kw,
     mean_series,
+    recent_days_pv,
     sunnier_pv,
 )
 from .engine.model import Battery, InvalidInputError
@@ -509,7 +509,7 @@ class SiteForecaster:
         """Forecast PV as the recent days' profile (_async_recent_pv_history)."""
         recent, source = await self._async_recent_pv_history(start)
         per_day = 1440 // GRID_MINUTES
-        return daily_profile(recent, per_day, slots, PV_PROFILE_DAYS), source
+        return recent_days_pv(recent, per_day, slots), source
 
     async def _async_solar_forecast(
         self, start: datetime, slots: int, *, repair: bool = True

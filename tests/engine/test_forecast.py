@@ -62,6 +62,34 @@ def test_unknown_values_are_left_out_of_the_profile() -> None:
     assert daily_profile(history, 4, 4, days=7, day_decay=1.0)[3] == 0.0
 
 
+def test_the_day_in_progress_carries_its_sky_into_its_remaining_daylight() -> None:
+    day = np.array([0.0, 0.0, 1.0, 2.0, 2.0, 1.0, 0.0, 0.0])
+    # Three days, then a morning at half its usual PV, until just before the 2 kW slot.
+    history = np.concatenate([day, day, day, day[:4] / 2])
+
+    def forecast(sky_weight: float, values: np.ndarray = history) -> np.ndarray:
+        return daily_profile(
+            values, 8, 12, days=3, level_slots=0, day_decay=1.0, sky_weight=sky_weight
+        )
+
+    plain = forecast(0.0)
+    # The profile so far (means of the three windows): 5/6 and 5/3 kW; measured 0.5 and 1 kW, so
+    # 0.6 of it; with weight 0.8 the rest of the day's light at 1 + 0.8 × (0.6 - 1) = 0.68.
+    assert plain[:2] == pytest.approx([2.0, 1.0])
+    assert forecast(0.8)[:2] == pytest.approx([1.36, 0.68])
+    # Night and the next day's light as without it.
+    assert forecast(0.8)[2:] == pytest.approx(plain[2:])
+    # A slot of the morning unknown: left out of both sides (1 kW measured against 5/3).
+    gappy = history.copy()
+    gappy[-2] = np.nan
+    assert forecast(0.8, gappy)[:2] == pytest.approx(0.68 * forecast(0.0, gappy)[:2])
+    # Starting at night: nothing to carry.
+    night = np.concatenate([day, day, day, day[:7] / 2])
+    assert daily_profile(
+        night, 8, 9, days=3, level_slots=0, day_decay=1.0, sky_weight=0.8
+    ) == pytest.approx(daily_profile(night, 8, 9, days=3, level_slots=0, day_decay=1.0))
+
+
 def test_cold_start_carries_the_last_value() -> None:
     assert daily_profile(np.array([0.7, 0.9]), 96, 3, days=7) == pytest.approx(
         [0.9, 0.9, 0.9]
@@ -199,7 +227,11 @@ def test_a_high_quantile_is_a_load_the_slot_rarely_exceeds() -> None:
 
     def at_seven(quantile: float | None) -> float:
         settings = LoadForecastSettings(
-            days=28, day_decay=1.0, neighbour_weight=0.0, level_hours=0
+            days=28,
+            day_decay=1.0,
+            neighbour_weight=0.0,
+            level_hours=0,
+            day_level_weight=0.0,
         )
         # Monday 29 April, a day after the history; the forecast's slot 28 is 07:00.
         forecast = forecast_load(
@@ -260,7 +292,30 @@ def test_recent_level_fades() -> None:
     lift = forecast - base
     assert 0.7 < lift[0] < 1.0
     assert np.all(np.diff(lift[:12]) < 0)
-    assert lift[40:] == pytest.approx(0.0, abs=1e-4)  # gone after ten hours
+    # Ten hours on, what stays is the day's share: the hour is 1/24 of the last day, half of that.
+    assert lift[40:] == pytest.approx(0.5 / 24, abs=1e-4)
+
+
+def test_a_busier_day_raises_the_whole_forecast_by_half() -> None:
+    history = synthetic(15)  # to Monday 15 April
+    values = history.values.copy()
+    values[-96:] += 1.0  # the last day ran 1 kW above usual, the last hour too
+    values[-4:] -= 1.0  # but the last hour was a usual one
+    busier = Series(start=history.start, slot_minutes=15, values=values)
+    base = forecast_load(history, start=history.end, slots=2 * 96, tz=PARIS)
+    forecast = forecast_load(busier, start=history.end, slots=2 * 96, tz=PARIS)
+    lift = forecast - base
+    # The usual last hour holds the first slots near the profile; then half the day's distance
+    # (23 hours 1 kW above, one hour not) lasts, tomorrow too.
+    assert lift[0] < 0.3
+    assert lift[40:] == pytest.approx(0.5 * 23 / 24, abs=1e-4)
+    # Without the day's share the forecast returns to the (median) profile, which one busier day
+    # does not move.
+    settings = LoadForecastSettings(day_level_weight=0.0)
+    plain = forecast_load(
+        busier, start=history.end, slots=2 * 96, tz=PARIS, settings=settings
+    )
+    assert plain[40:] == pytest.approx(base[40:], abs=1e-4)
 
 
 def test_the_recent_level_moves_every_quantile_alike() -> None:

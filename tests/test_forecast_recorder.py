@@ -59,8 +59,12 @@ def import_hourly(
     statistic_id: str,
     unit: str,
     value_at: Callable[[int], float],
+    today: Callable[[int], float] | None = None,
 ) -> None:
-    """Three recorded days of a power sensor, each hour's mean ``value_at(local hour)`` (Vienna)."""
+    """Three recorded days of a power sensor, each hour's mean ``value_at(local hour)`` (Vienna).
+
+    ``today``: the hours of the last local day (12 May, until 12:00) instead.
+    """
     first = datetime.fromisoformat("2026-05-09T10:00:00+00:00")
     hours = [first + timedelta(hours=k) for k in range(72)]
     metadata: Any = {
@@ -75,7 +79,12 @@ def import_hourly(
     if "unit_class" in StatisticMetaData.__annotations__:
         metadata["unit_class"] = "power"
     # May in Vienna: UTC+2.
-    means = [value_at((hour.hour + 2) % 24) for hour in hours]
+    means = [
+        (today if today is not None and hour.day == 12 else value_at)(
+            (hour.hour + 2) % 24
+        )
+        for hour in hours
+    ]
     async_import_statistics(
         hass,
         metadata,
@@ -236,3 +245,43 @@ async def test_a_solar_forecast_is_averaged_with_the_arrays_recorded_days(
     assert methods["solar_forecast"]["kw"][noon] == pytest.approx(4.0)
     assert methods["recent_days"]["kw"][noon] == pytest.approx(2.0)
     assert methods["recent_days"]["detail"] == "recorder"
+
+
+async def test_the_recent_days_pv_carries_a_cloudy_morning_into_the_afternoon(
+    hass: HomeAssistant,
+    recorder_mock: Any,
+    freezer: FrozenDateTimeFactory,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    await hass.config.async_set_time_zone("Europe/Vienna")
+    freezer.move_to(NOW)
+    # The site's PV: 2 kW from 10 to 15 h local on the recorded days; this morning 1 kW.
+    entity_registry.async_get_or_create(
+        "sensor", DOMAIN, "test_site_pv_power", suggested_object_id="test_site_pv_power"
+    )
+    import_hourly(
+        hass,
+        "sensor.test_site_pv_power",
+        "kW",
+        lambda local_hour: 2.0 if 10 <= local_hour < 15 else 0.0,
+        today=lambda local_hour: 1.0 if 10 <= local_hour < 15 else 0.0,
+    )
+    await async_wait_recording_done(hass)
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Test site", unique_id="test_site", data=site_input()
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    pv = entry.runtime_data.ems.problem.pv_kw
+    # The profile of 10 to 12 h weighs today 1, the days before 0.7 and 0.49: 1.54 kW, of which the
+    # morning measured 0.65; 0.8 of the way there, the afternoon's 2 kW become 1.44 kW.
+    assert pv[slot_of(entry, "2026-05-12T13:00:00+02:00")] == pytest.approx(
+        1.44, abs=0.03
+    )
+    assert pv[slot_of(entry, "2026-05-12T14:45:00+02:00")] == pytest.approx(
+        1.44, abs=0.01
+    )
+    # Tomorrow is another day: its usual 2 kW.
+    assert pv[slot_of(entry, "2026-05-13T13:00:00+02:00")] == pytest.approx(2.0)
+    assert pv[slot_of(entry, "2026-05-12T16:00:00+02:00")] == 0

@@ -468,7 +468,7 @@ def test_pv_scenarios_cover_the_first_two_days() -> None:
 @pytest.mark.parametrize(
     ("scenarios", "message"),
     [
-        ((np.ones(3),) * 4, "at most 3 scenarios"),
+        ((np.ones(3),) * 7, "at most 6 scenarios"),
         ((np.ones(2),), "one value per slot"),
         ((np.array([0.1, np.nan, 0.1]),), "numbers >= 0"),
         ((np.array([0.1, -1.0, 0.1]),), "numbers >= 0"),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from custom_components.phoenyra_ems.engine.model import (
+    PV_SCENARIO_WEIGHT,
     Battery,
     Grid,
     PlanningProblem,
@@ -344,12 +345,12 @@ def test_plans_are_judged_on_the_pv_outcomes_they_weigh() -> None:
         (Strategy.LOAD_BALANCING, False),
     ):
         assert bool(preset(hedged, strategy, SETTINGS).pv_scenarios_kw) is weighed
-    # Every plan's cost is its schedule's cost on the forecast (3/4) and the sunnier day (1/4).
+    # Every plan's cost is its schedule's cost on the forecast and the sunnier day, weighed.
     for strategy, cost in selection.costs.items():
         plan = plan_strategy(hedged, SETTINGS, strategy).plan
-        expected = 0.75 * site_cost(
+        expected = (1 - PV_SCENARIO_WEIGHT) * site_cost(
             plan, SETTINGS, problem.load_kw - problem.pv_kw
-        ) + 0.25 * site_cost(plan, SETTINGS, problem.load_kw - sunnier)
+        ) + PV_SCENARIO_WEIGHT * site_cost(plan, SETTINGS, problem.load_kw - sunnier)
         assert cost == pytest.approx(expected, abs=1e-6)
     # The hedged arbitrage plan is the cheaper one on those outcomes, the forecast's own on the
     # forecast alone.

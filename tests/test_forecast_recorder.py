@@ -95,6 +95,25 @@ def import_hourly(
     )
 
 
+async def record_site_pv(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    today: Callable[[int], float] | None = None,
+) -> None:
+    """Three recorded days of the site's own PV sensor: 2 kW from 10 to 15 h local, none otherwise."""
+    entity_registry.async_get_or_create(
+        "sensor", DOMAIN, "test_site_pv_power", suggested_object_id="test_site_pv_power"
+    )
+    import_hourly(
+        hass,
+        "sensor.test_site_pv_power",
+        "kW",
+        lambda local_hour: 2.0 if 10 <= local_hour < 15 else 0.0,
+        today,
+    )
+    await async_wait_recording_done(hass)
+
+
 def import_evening_load(
     hass: HomeAssistant, statistic_id: str, unit: str, evening: float, night: float
 ) -> None:
@@ -195,17 +214,7 @@ async def test_a_solar_forecast_is_averaged_with_the_arrays_recorded_days(
     client = await hass_ws_client(hass)
     await hass.config.async_set_time_zone("Europe/Vienna")
     freezer.move_to(NOW)
-    # Three recorded days of the site's own PV sensor: 2 kW from 10 to 15 h local, none otherwise.
-    entity_registry.async_get_or_create(
-        "sensor", DOMAIN, "test_site_pv_power", suggested_object_id="test_site_pv_power"
-    )
-    import_hourly(
-        hass,
-        "sensor.test_site_pv_power",
-        "kW",
-        lambda local_hour: 2.0 if 10 <= local_hour < 15 else 0.0,
-    )
-    await async_wait_recording_done(hass)
+    await record_site_pv(hass, entity_registry)
     # The solar forecast: 4 kW tomorrow from 12 to 13 h local, nothing else.
     solar = await add_solar_forecast(hass, {"2026-05-13T10:00:00+00:00": 4000})
     entry = MockConfigEntry(
@@ -256,17 +265,9 @@ async def test_the_recent_days_pv_carries_a_cloudy_morning_into_the_afternoon(
     await hass.config.async_set_time_zone("Europe/Vienna")
     freezer.move_to(NOW)
     # The site's PV: 2 kW from 10 to 15 h local on the recorded days; this morning 1 kW.
-    entity_registry.async_get_or_create(
-        "sensor", DOMAIN, "test_site_pv_power", suggested_object_id="test_site_pv_power"
+    await record_site_pv(
+        hass, entity_registry, today=lambda hour: 1.0 if 10 <= hour < 15 else 0.0
     )
-    import_hourly(
-        hass,
-        "sensor.test_site_pv_power",
-        "kW",
-        lambda local_hour: 2.0 if 10 <= local_hour < 15 else 0.0,
-        today=lambda local_hour: 1.0 if 10 <= local_hour < 15 else 0.0,
-    )
-    await async_wait_recording_done(hass)
     entry = MockConfigEntry(
         domain=DOMAIN, title="Test site", unique_id="test_site", data=site_input()
     )

@@ -401,19 +401,19 @@ def main(argv: list[str]) -> None:
             grid=grid,
             tariff=tariff,
         )
+        held_kw = None
         if cautious:
-            # As the integration: from the load history, which changes its whole days at midnight.
+            # From the load's whole past days: the same all day, so computed once a day.
             today = t.astimezone(site_tz).date()
             if today not in held_by_day:
                 held_by_day[today] = held_peak_kw(
                     load_history, end=t, tz=site_tz, battery=battery
                 )
+            held_kw = held_by_day[today]
         settings = replace(
             settings,
             peak_reached_kw=ems.month_peaks_kw.get(month_of[i], 0.0),
-            peak_held_kw=(held_by_day.get(t.astimezone(site_tz).date()) or 0.0)
-            if cautious
-            else 0.0,
+            peak_held_kw=held_kw or 0.0,
         )
         if args.strategy == "auto":
             selection = select(problem, settings, active, solver)

@@ -79,39 +79,36 @@ def daily_profile(
     # Slot k of the forecast falls at the same time of day as profile slot k (the profile ends just
     # before the forecast starts).
     forecast: FloatArray = np.asarray(np.resize(profile, horizon), dtype=np.float64)
-    sky = _sky_so_far(history, profile) if sky_weight > 0 else None
     scale = 1.0
-    if sky is not None:
-        scale = 1.0 + sky_weight * (sky - 1.0)
-        # To the end of the day's light only: the next day's sky is another (household year: a
-        # day's distance from its profile says nothing of the next day's).
-        light = _daylight(forecast, profile)
-        dark = np.flatnonzero(~light)
-        forecast[: dark[0] if len(dark) else horizon] *= scale
+    if sky_weight > 0:
+        # Slots with less than a small share of the profile's highest PV count as night (dawn's
+        # first watts say nothing of the sky).
+        light = profile > _DAYLIGHT_SHARE * float(profile.max(initial=0.0))
+        sky = _sky_so_far(history, profile, light)
+        if sky is not None:
+            scale = 1.0 + sky_weight * (sky - 1.0)
+            # To the end of the day's light only: the next day's sky is another (household year:
+            # a day's distance from its profile says nothing of the next day's).
+            dark = np.flatnonzero(~np.resize(light, horizon))
+            forecast[: dark[0] if len(dark) else horizon] *= scale
     if level_slots > 0 and not np.isnan(history[-1]):
         offset = float(history[-1]) - float(profile[-1]) * scale
         forecast = forecast + offset * np.exp(-np.arange(1, horizon + 1) / level_slots)
     return np.asarray(forecast, dtype=np.float64)
 
 
-# Slots with less than this share of the profile's highest PV count as night (dawn's first watts
-# say nothing of the sky).
+# Share of the profile's highest PV below which a slot counts as night (daily_profile).
 _DAYLIGHT_SHARE = 0.02
 
 
-def _daylight(values: FloatArray, profile: FloatArray) -> npt.NDArray[np.bool_]:
-    return np.asarray(
-        values > _DAYLIGHT_SHARE * float(profile.max(initial=0.0)), dtype=np.bool_
-    )
-
-
-def _sky_so_far(history: FloatArray, profile: FloatArray) -> float | None:
+def _sky_so_far(
+    history: FloatArray, profile: FloatArray, light: npt.NDArray[np.bool_]
+) -> float | None:
     """Return the day in progress's measured PV over its profile (0 to 3); None at night.
 
-    The day in progress is the daylight of the profile up to its last slot (the slot before the
-    forecast); its slots unknown in ``history`` are left out.
+    The day in progress is the daylight (``light``) of the profile up to its last slot (the slot
+    before the forecast); its slots unknown in ``history`` are left out.
     """
-    light = _daylight(profile, profile)
     if not light[-1]:
         return None
     dark = np.flatnonzero(~light)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers import entity_registry as er
     from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+
+    from custom_components.phoenyra_ems.engine.model import Battery
 
 
 @pytest.fixture
@@ -149,6 +152,53 @@ async def test_load_forecast_learns_from_the_recorder(
     ems = entry.runtime_data.ems
     assert ems.forecast_sources["load"] == "built-in, recorder"
     assert_evening_peak(entry)
+
+
+async def test_peak_shavings_held_limit_follows_the_recorded_days_and_the_battery(
+    hass: HomeAssistant,
+    recorder_mock: Any,
+    freezer: FrozenDateTimeFactory,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    await hass.config.async_set_time_zone("Europe/Vienna")
+    freezer.move_to(NOW)
+    entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        "test_site_load_power",
+        suggested_object_id="test_site_load_power",
+    )
+    import_evening_load(hass, "sensor.test_site_load_power", "kW", 3.0, 0.3)
+    await async_wait_recording_done(hass)
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Test site", unique_id="test_site", data=site_input()
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    forecaster = entry.runtime_data.ems.forecaster
+    start = datetime.fromisoformat(NOW)
+
+    def battery(capacity_kwh: float) -> Battery:
+        return replace(
+            entry.runtime_data.ems.site.battery,
+            capacity_kwh=capacity_kwh,
+            soc_min_pct=10.0,
+            soc_max_pct=90.0,
+            discharge_efficiency=0.95,
+            max_discharge_kw=5.0,
+        )
+
+    # The two whole recorded days: 3 kW for three evening hours. A full battery holds the import
+    # at 3 kW less what its window delivers over those hours (80 % of 4 kWh, 95 % efficient).
+    small = await forecaster.async_held_peak(start, battery(4.0))
+    assert small == pytest.approx(3.0 - 3.2 * 0.95 / 3, abs=0.02)
+    # Another battery gets its own limit, not the one computed before (twice the window takes
+    # twice as much off the evening).
+    assert await forecaster.async_held_peak(start, battery(8.0)) == pytest.approx(
+        3.0 - 6.4 * 0.95 / 3, abs=0.02
+    )
+    assert await forecaster.async_held_peak(start, battery(4.0)) == small
 
 
 def assert_evening_peak(entry: MockConfigEntry) -> None:

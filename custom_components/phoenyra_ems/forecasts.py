@@ -270,6 +270,8 @@ class SiteForecaster:
         }
         self._history: dict[str, tuple[datetime, Series | None]] = {}
         self._prophet: tuple[datetime, datetime, FloatArray] | None = None
+        # Peak shaving's held limit, by what it is computed from (async_held_peak).
+        self._held: tuple[tuple[object, ...], float | None] | None = None
         self._calibration: tuple[datetime, Calibration] | None = None
         # Which method made the last plan's load and PV forecasts, and why Prophet did not.
         self.used: dict[str, str] = {}
@@ -386,12 +388,24 @@ class SiteForecaster:
 
         From the recorded load (the demo's replay while the recorder has too little): for peak
         shaving, whose plan leaves import below it alone (forecast.held_peak_kw). CPU work: off
-        the event loop.
+        the event loop, and once for each history read: the limit comes from whole past days, so
+        it changes when the history or the day does, not with every run.
         """
-        history, _ = await self._async_load_history(start)
-        return await self.hass.async_add_executor_job(
-            partial(held_peak_kw, history, end=start, tz=local_zone(), battery=battery)
+        history, source = await self._async_load_history(start)
+        zone = local_zone()
+        key = (
+            source,
+            history.start,
+            history.end,
+            start.astimezone(zone).date(),
+            battery,
         )
+        if self._held is None or self._held[0] != key:
+            held = await self.hass.async_add_executor_job(
+                partial(held_peak_kw, history, end=start, tz=zone, battery=battery)
+            )
+            self._held = (key, held)
+        return self._held[1]
 
     async def _async_prophet(
         self, history: Series, start: datetime, slots: int

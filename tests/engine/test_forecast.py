@@ -287,8 +287,14 @@ def test_recent_level_fades() -> None:
     values = history.values.copy()
     values[-4:] += 1.0  # the last hour ran 1 kW above usual
     raised = Series(start=history.start, slot_minutes=15, values=values)
-    base = forecast_load(history, start=history.end, slots=96, tz=PARIS)
-    forecast = forecast_load(raised, start=history.end, slots=96, tz=PARIS)
+    # The level alone (the day's shape: test_yesterdays_shape_recurs).
+    settings = LoadForecastSettings(day_shape_weight=0.0)
+    base = forecast_load(
+        history, start=history.end, slots=96, tz=PARIS, settings=settings
+    )
+    forecast = forecast_load(
+        raised, start=history.end, slots=96, tz=PARIS, settings=settings
+    )
     lift = forecast - base
     assert 0.7 < lift[0] < 1.0
     assert np.all(np.diff(lift[:12]) < 0)
@@ -302,8 +308,14 @@ def test_a_busier_day_raises_the_whole_forecast_by_half() -> None:
     values[-96:] += 1.0  # the last day ran 1 kW above usual, the last hour too
     values[-4:] -= 1.0  # but the last hour was a usual one
     busier = Series(start=history.start, slot_minutes=15, values=values)
-    base = forecast_load(history, start=history.end, slots=2 * 96, tz=PARIS)
-    forecast = forecast_load(busier, start=history.end, slots=2 * 96, tz=PARIS)
+    # The level alone (the day's shape: test_yesterdays_shape_recurs).
+    level = LoadForecastSettings(day_shape_weight=0.0)
+    base = forecast_load(
+        history, start=history.end, slots=2 * 96, tz=PARIS, settings=level
+    )
+    forecast = forecast_load(
+        busier, start=history.end, slots=2 * 96, tz=PARIS, settings=level
+    )
     lift = forecast - base
     # The usual last hour holds the first slots near the profile; then half the day's distance
     # (23 hours 1 kW above, one hour not) lasts, tomorrow too.
@@ -311,11 +323,40 @@ def test_a_busier_day_raises_the_whole_forecast_by_half() -> None:
     assert lift[40:] == pytest.approx(0.5 * 23 / 24, abs=1e-4)
     # Without the day's share the forecast returns to the (median) profile, which one busier day
     # does not move.
-    settings = LoadForecastSettings(day_level_weight=0.0)
+    settings = LoadForecastSettings(day_level_weight=0.0, day_shape_weight=0.0)
     plain = forecast_load(
         busier, start=history.end, slots=2 * 96, tz=PARIS, settings=settings
     )
     assert plain[40:] == pytest.approx(base[40:], abs=1e-4)
+
+
+def test_yesterdays_shape_recurs() -> None:
+    history = synthetic(15)  # to Monday 15 April, midnight
+    values = history.values.copy()
+    values[-96 + 80 : -96 + 84] += (
+        1.0  # dinner yesterday: 1 kW more from 20:00 to 21:00
+    )
+    late = Series(start=history.start, slot_minutes=15, values=values)
+    base = forecast_load(history, start=history.end, slots=2 * 96, tz=PARIS)
+    forecast = forecast_load(late, start=history.end, slots=2 * 96, tz=PARIS)
+    lift = forecast - base
+    # Half the day's level (one hour in 24) lasts; half of yesterday's distance around each time
+    # of day (an hour either side: 4 of the 9 slots at 20:30) less that level comes back, today
+    # and (from the same day, the last one known) tomorrow.
+    level = 0.5 / 24
+    for dinner in (82, 96 + 82):
+        assert lift[dinner] == pytest.approx(level + 0.5 * (4 / 9 - 1 / 24), abs=1e-4)
+    # Away from dinner time the shape takes the level back out: the day ran as usual there.
+    assert lift[40:60] == pytest.approx(0.0, abs=1e-4)
+    assert lift[96 + 40 : 96 + 60] == pytest.approx(0.0, abs=1e-4)
+    # Without it, the level alone.
+    settings = LoadForecastSettings(day_shape_weight=0.0)
+    plain = forecast_load(
+        late, start=history.end, slots=2 * 96, tz=PARIS, settings=settings
+    ) - forecast_load(
+        history, start=history.end, slots=2 * 96, tz=PARIS, settings=settings
+    )
+    assert plain[82] == pytest.approx(level, abs=1e-4)
 
 
 def test_the_recent_level_moves_every_quantile_alike() -> None:

@@ -313,6 +313,14 @@ class LoadForecastSettings:
     # half; 2024 backtest, arbitrage: 0.5 captured 0.873 of the perfect-foresight saving, 1.0 0.869,
     # none 0.869; with the PV's sky of the day in progress 0.3 0.878, 0.5 0.877).
     day_level_weight: float = 0.5
+    # Share of the last day's shape that recurs: its distance from the profile at the same time of
+    # day (averaged over ``day_shape_hours`` either side), less its mean distance (the level above).
+    # A late dinner yesterday is likelier late again today (household year: such hourly
+    # distances correlate 0.28 with the next day's at the same time, 0.16 with a week later; 2024
+    # backtest, arbitrage: 0.3 captured 0.881 of the perfect-foresight saving, 0.5 0.882, 0.8
+    # 0.878, none 0.878).
+    day_shape_weight: float = 0.5
+    day_shape_hours: float = 1.0
 
 
 # The load forecast the plans run on: the median minimises the absolute error (household load is
@@ -447,7 +455,8 @@ def forecast_loads(
     say which quantiles the plans use). Unknown (NaN) slots of the history are left out, so gaps do
     not pull the profile down. Every quantile moves by the recent distance from the median
     profile: a share of the last day's throughout (``day_level_weight``), the last hour's in the
-    first slots, fading into it. Only history before ``start`` is used. With less than a day of
+    first slots, fading into it, and a share of the last day's shape at each time of day
+    (``day_shape_weight``). Only history before ``start`` is used. With less than a day of
     history the forecast is its mean (the last value alone is too often a kettle); with none, 0.
     """
     settings = settings or LoadForecastSettings()
@@ -501,16 +510,55 @@ def forecast_loads(
         past = stamps >= min(stamps[-1] + step_s - hours * 3600.0, stamps[-1])
         return float(values[past].mean() - median[kind_groups[past]].mean())
 
-    day_shift = settings.day_level_weight * distance(24.0)
+    day_distance = distance(24.0)
+    day_shift = settings.day_level_weight * day_distance
     # The last hour's distance takes over from the day's in the first slots and fades into it.
     shift = np.full(slots, day_shift)
     if settings.level_hours > 0:
         fade = np.exp(-lead_h / settings.level_hours)
         shift += (distance(settings.level_window_hours) - day_shift) * fade
+    if settings.day_shape_weight > 0:
+        shift += settings.day_shape_weight * _day_shape(
+            stamps,
+            values - median[kind_groups],
+            ahead_s - start_s,
+            start_s,
+            settings.day_shape_hours,
+            day_distance,
+        )
     return [
         np.asarray(profile[ahead_groups], dtype=np.float64) + shift
         for profile in profiles[:-1]
     ]
+
+
+def _day_shape(
+    stamps: FloatArray,
+    distances: FloatArray,
+    ahead_s: FloatArray,
+    start_s: float,
+    hours: float,
+    day_distance: float,
+) -> FloatArray:
+    """Return the last past day's shape at the time of day of each forecast slot.
+
+    ``distances`` are the known slots' (at ``stamps``) distances from the profile; a forecast slot
+    ``ahead_s`` seconds after ``start_s`` looks at the most recent day before ``start_s`` at the
+    same time: the mean distance of the known slots within ``hours`` either side, less
+    ``day_distance`` (the last day's mean, which the level accounts for). 0 where none is known.
+    """
+    days_back = np.floor(ahead_s / _DAY_S) + 1
+    then = start_s + ahead_s - days_back * _DAY_S
+    half = hours * 3600.0
+    # Running sums: the window of each forecast slot is a difference of two.
+    sums = np.concatenate([[0.0], np.cumsum(distances)])
+    first = np.searchsorted(stamps, then - half, side="left")
+    last = np.searchsorted(stamps, then + half, side="right")
+    count = last - first
+    shape = np.zeros(len(ahead_s))
+    seen = count > 0
+    shape[seen] = (sums[last[seen]] - sums[first[seen]]) / count[seen] - day_distance
+    return shape
 
 
 def _profiles(

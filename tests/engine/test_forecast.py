@@ -349,8 +349,21 @@ def test_yesterdays_shape_recurs() -> None:
     # Away from dinner time the shape takes the level back out: the day ran as usual there.
     assert lift[40:60] == pytest.approx(0.0, abs=1e-4)
     assert lift[96 + 40 : 96 + 60] == pytest.approx(0.0, abs=1e-4)
-    # Without it, the level alone.
+    # A load the slot rarely exceeds spans the days' timing already: the shape does not move it.
     settings = LoadForecastSettings(day_shape_weight=0.0)
+    high = [
+        forecast_loads(
+            late,
+            start=history.end,
+            slots=2 * 96,
+            tz=PARIS,
+            quantiles=(0.5, 0.9),
+            settings=each,
+        )[1]
+        for each in (None, settings)
+    ]
+    assert np.array_equal(high[0], high[1])
+    # Without it, the level alone.
     plain = forecast_load(
         late, start=history.end, slots=2 * 96, tz=PARIS, settings=settings
     ) - forecast_load(

@@ -126,15 +126,16 @@ def import_evening_load(
     )
 
 
-async def test_load_forecast_learns_from_the_recorder(
+@pytest.fixture
+async def site_with_recorded_evenings(
     hass: HomeAssistant,
     recorder_mock: Any,
     freezer: FrozenDateTimeFactory,
     entity_registry: er.EntityRegistry,
-) -> None:
+) -> MockConfigEntry:
+    """A site whose own load sensor recorded 3 kW every evening, 0.3 kW otherwise."""
     await hass.config.async_set_time_zone("Europe/Vienna")
     freezer.move_to(NOW)
-    # Three recorded days of the site's own load sensor: 3 kW every evening, 0.3 kW otherwise.
     entity_registry.async_get_or_create(
         "sensor",
         DOMAIN,
@@ -149,33 +150,21 @@ async def test_load_forecast_learns_from_the_recorder(
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    ems = entry.runtime_data.ems
+    return entry
+
+
+async def test_load_forecast_learns_from_the_recorder(
+    site_with_recorded_evenings: MockConfigEntry,
+) -> None:
+    ems = site_with_recorded_evenings.runtime_data.ems
     assert ems.forecast_sources["load"] == "built-in, recorder"
-    assert_evening_peak(entry)
+    assert_evening_peak(site_with_recorded_evenings)
 
 
 async def test_peak_shavings_held_limit_follows_the_recorded_days_and_the_battery(
-    hass: HomeAssistant,
-    recorder_mock: Any,
-    freezer: FrozenDateTimeFactory,
-    entity_registry: er.EntityRegistry,
+    site_with_recorded_evenings: MockConfigEntry,
 ) -> None:
-    await hass.config.async_set_time_zone("Europe/Vienna")
-    freezer.move_to(NOW)
-    entity_registry.async_get_or_create(
-        "sensor",
-        DOMAIN,
-        "test_site_load_power",
-        suggested_object_id="test_site_load_power",
-    )
-    import_evening_load(hass, "sensor.test_site_load_power", "kW", 3.0, 0.3)
-    await async_wait_recording_done(hass)
-    entry = MockConfigEntry(
-        domain=DOMAIN, title="Test site", unique_id="test_site", data=site_input()
-    )
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = site_with_recorded_evenings
     forecaster = entry.runtime_data.ems.forecaster
     start = datetime.fromisoformat(NOW)
 

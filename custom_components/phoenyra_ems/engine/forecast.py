@@ -456,8 +456,9 @@ def forecast_loads(
     not pull the profile down. Every quantile moves by the recent distance from the median
     profile: a share of the last day's throughout (``day_level_weight``), the last hour's in the
     first slots, fading into it; the median (and the mean) by a share of the last day's shape at
-    each time of day as well (``day_shape_weight``). Only history before ``start`` is used. With less than a day of
-    history the forecast is its mean (the last value alone is too often a kettle); with none, 0.
+    each time of day as well (``day_shape_weight``). Only history before ``start`` is used. With
+    less than a day of history the forecast is its mean (the last value alone is too often a
+    kettle); with none, 0.
     """
     settings = settings or LoadForecastSettings()
     _require(slots >= 0, "slots", "must not be negative")

@@ -7,7 +7,8 @@ forecast (last 21 days, weekday and weekend profiles in the site's time zone) an
 profile (as the demo site's PV); beside the PV forecast the plans weigh a sunnier day, as the
 integration's do. The simulated battery executes the current slot and accounts with the
 real load and PV. Compared on the same period: no battery, a perfect-foresight plan over the whole
-period (the bound), a cheapest/dearest-hours rule and a plain self-consumption rule.
+period (the bound), a cheapest/dearest-hours rule and a plain self-consumption rule; for peak shaving,
+the lowest import limit a battery full at each month's start holds through the month's real load.
 
 For diagnosis: ``--perfect-forecasts [load|pv|both]`` plans with the real future load, PV or both,
 ``--pv-forecast-column`` with a published PV forecast averaged with the recent days (as the
@@ -41,6 +42,7 @@ from custom_components.phoenyra_ems.engine.forecast import (
     blend_pv,
     forecast_loads,
     held_peak_kw,
+    lowest_held_limits_kw,
     recent_days_pv,
     sunnier_pv,
 )
@@ -443,6 +445,20 @@ def main(argv: list[str]) -> None:
     for i in range(first, last):
         none.book(load[i] - pv[i], import_price[i], export_price[i], dt, month_of[i])
 
+    # Peak shaving's bound: the lowest import limit a battery full at each month's start holds
+    # through the month's real net load (the same rule as the held limit, over whole months).
+    months = sorted(none.month_peaks_kw)
+    month_rows = [
+        np.array([load[i] - pv[i] for i in range(first, last) if month_of[i] == month])
+        for month in months
+    ]
+    width = max(len(row) for row in month_rows)
+    month_bounds = lowest_held_limits_kw(
+        np.array([np.pad(row, (0, width - len(row))) for row in month_rows]),
+        battery,
+        dt,
+    )
+
     # Perfect foresight: one plan over the whole period.
     perfect_plan = solve_highs(
         PlanningProblem(
@@ -544,6 +560,8 @@ def main(argv: list[str]) -> None:
         "peak_import_kw_ems": round(ems.peak_import_kw, 2),
         "mean_month_peak_kw_no_battery": round(none.mean_month_peak_kw(), 2),
         "mean_month_peak_kw_ems": round(ems.mean_month_peak_kw(), 2),
+        "peak_import_kw_bound": round(float(month_bounds.max()), 2),
+        "mean_month_peak_kw_bound": round(float(month_bounds.mean()), 2),
         "self_consumption_ratio": round(1 - min(ems.export_kwh, pv_kwh) / pv_kwh, 4)
         if pv_kwh > 0
         else None,

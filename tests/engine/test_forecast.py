@@ -17,6 +17,7 @@ from custom_components.phoenyra_ems.engine.forecast import (
     forecast_load,
     forecast_loads,
     held_peak_kw,
+    lowest_held_limits_kw,
     mean_series,
     sunnier_pv,
     utc_offsets_us,
@@ -529,6 +530,25 @@ def test_the_held_peak_is_what_a_full_battery_holds_on_the_busiest_day() -> None
     assert held_peak_kw(
         busier, end=midday, tz=PARIS, battery=PLANT_BATTERY
     ) == pytest.approx(62.0, abs=0.02)
+
+
+def test_the_lowest_held_limit_counts_the_recharge_between_peaks() -> None:
+    one_peak = plant(1).values
+    two_peaks = one_peak.copy()
+    two_peaks[56:64] = 80.0  # 14:00 to 16:00 as well, two hours after the first
+    limits = lowest_held_limits_kw(
+        np.array([one_peak, two_peaks]), PLANT_BATTERY, dt=0.25
+    )
+    # One peak: 42 kW as above. Two: the first peak's 2 (80 - L) / 0.95 kWh out, two hours of
+    # recharge at (L - 20) kW in at 95 %, and the second peak's out again must fit the 80 kWh
+    # window: 80 - 4 (80 - L) / 0.95 + 1.9 (L - 20) = 0.
+    assert limits == pytest.approx([42.0, 294.842 / (4 / 0.95 + 1.9)], abs=0.02)
+    # Each row is its own: the same limits one by one.
+    alone = [
+        lowest_held_limits_kw(row[None, :], PLANT_BATTERY, dt=0.25)[0]
+        for row in (one_peak, two_peaks)
+    ]
+    assert alone == pytest.approx(list(limits), abs=1e-9)
 
 
 def test_days_with_gaps_do_not_count_for_the_held_peak() -> None:

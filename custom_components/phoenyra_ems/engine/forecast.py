@@ -632,16 +632,25 @@ def held_peak_kw(
             rows.append(np.pad(values, (0, per_day + 4 - len(values))))
     if not rows:
         return None
-    load = np.array(rows)
-    dt = history.slot_minutes / 60
-    # Bisection, every day at once: holding is monotone in the limit.
+    limits = lowest_held_limits_kw(np.array(rows), battery, history.slot_minutes / 60)
+    return float(limits.max())
+
+
+def lowest_held_limits_kw(load: FloatArray, battery: Battery, dt: float) -> FloatArray:
+    """Return for each row of ``load`` (kW per slot of ``dt`` hours) the lowest import limit held.
+
+    Held: a battery full at the row's start (the top of its window) keeps import under the limit,
+    discharging above it and recharging below it, each within its power. The backtest's
+    perfect-foresight bound of peak shaving is this over each whole month.
+    """
+    # Bisection, every row at once: holding is monotone in the limit.
     low: FloatArray = np.zeros(len(load))
     high: FloatArray = np.maximum(load.max(axis=1), 0.0)
     while float((high - low).max()) > _HELD_PRECISION_KW:
         limit = (low + high) / 2
         held = _holds(load, limit, battery, dt)
         high, low = np.where(held, limit, high), np.where(held, low, limit)
-    return float(high.max())
+    return high
 
 
 def _holds(

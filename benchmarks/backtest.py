@@ -90,6 +90,8 @@ class Ledger:
     import_kwh: float = 0.0
     export_kwh: float = 0.0
     discharged_kwh: float = 0.0
+    # PV turned away (a plan curtails at negative export prices): produced, but not used on site.
+    curtailed_kwh: float = 0.0
     peak_import_kw: float = 0.0
     # Highest import of each billing month (what a demand charge bills), by (year, month).
     month_peaks_kw: dict[tuple[int, int], float] = field(default_factory=dict)
@@ -439,6 +441,7 @@ def main(argv: list[str]) -> None:
             month_of[i],
         )
         ems.discharged_kwh += max(power, 0.0) * dt
+        ems.curtailed_kwh += curtailed * dt
 
     # No battery.
     none = Ledger()
@@ -562,14 +565,24 @@ def main(argv: list[str]) -> None:
         "mean_month_peak_kw_ems": round(ems.mean_month_peak_kw(), 2),
         "peak_import_kw_bound": round(float(month_bounds.max()), 2),
         "mean_month_peak_kw_bound": round(float(month_bounds.mean()), 2),
-        "self_consumption_ratio": round(1 - min(ems.export_kwh, pv_kwh) / pv_kwh, 4)
+        "self_consumption_ratio": round(
+            1 - min(ems.export_kwh + ems.curtailed_kwh, pv_kwh) / pv_kwh, 4
+        )
         if pv_kwh > 0
         else None,
+        "curtailed_kwh": round(ems.curtailed_kwh, 1),
         "self_consumption_ratio_no_battery": round(1 - none.export_kwh / pv_kwh, 4)
+        if pv_kwh > 0
+        else None,
+        # The plain rule stores every surplus it can: the most self-consumption this battery reaches.
+        "self_consumption_ratio_self_consumption_rule": round(
+            1 - min(own.export_kwh, pv_kwh) / pv_kwh, 4
+        )
         if pv_kwh > 0
         else None,
         "autarky": round(1 - ems.import_kwh / load_kwh, 4),
         "autarky_no_battery": round(1 - none.import_kwh / load_kwh, 4),
+        "autarky_self_consumption_rule": round(1 - own.import_kwh / load_kwh, 4),
         "replans": replans,
         "strategy_runs": {str(strategy): count for strategy, count in chosen.items()},
         "runtime_s": round(time.perf_counter() - began, 1),

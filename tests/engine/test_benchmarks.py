@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import json
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pytest
 
-from benchmarks.data import fill_gaps, load_site, on_grid
+from benchmarks import backtest
+from benchmarks.data import HOUSEHOLD, PRICES_2024, fill_gaps, load_site, on_grid
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -114,3 +117,31 @@ def test_a_recorder_outage_takes_load_and_pv_of_the_week_before(
     assert site.pv_kw[down].max() > 1.0
     # Outside the outage, the night's missing PV is none.
     assert site.pv_kw[:24].tolist() == [0.0] * 24
+
+
+@pytest.mark.skipif(
+    not (PRICES_2024.exists() and HOUSEHOLD.exists()),
+    reason="needs the shared data set (../shared/data)",
+)
+def test_a_short_backtest_stays_within_its_bounds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    backtest.main(["--start", "2024-06-10", "--end", "2024-06-13"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["replans"] == 3 * 96
+    # The perfect-foresight plan is the bound of every way to run the battery.
+    assert result["cost_perfect_eur"] <= result["cost_ems_eur"]
+    assert result["cost_perfect_eur"] <= result["cost_rule_eur"]
+    assert result["cost_perfect_eur"] <= result["cost_self_consumption_rule_eur"]
+    assert result["cost_ems_eur"] < result["cost_no_battery_eur"]
+    assert 0 < result["capture_ratio"] <= 1
+    # A battery full at the month's start holding the lowest limit: no run of it goes below.
+    assert result["mean_month_peak_kw_bound"] <= result["mean_month_peak_kw_ems"] + 0.01
+    assert result["mean_month_peak_kw_bound"] < result["mean_month_peak_kw_no_battery"]
+    # The plain rule stores every surplus it can; no battery stores none.
+    assert (
+        result["self_consumption_ratio_no_battery"]
+        < result["self_consumption_ratio"]
+        <= result["self_consumption_ratio_self_consumption_rule"]
+    )
+    assert result["autarky_no_battery"] < result["autarky"]

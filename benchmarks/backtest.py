@@ -193,14 +193,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="solve every re-plan from scratch instead of from the previous plan's basis "
         "(as the integration does); same costs, slower",
     )
-    p.add_argument("--start", default=None, help="first day (YYYY-MM-DD, local)")
-    p.add_argument("--end", default=None, help="day after the last (YYYY-MM-DD, local)")
+    p.add_argument(
+        "--start", type=date.fromisoformat, help="first day (YYYY-MM-DD, local)"
+    )
+    p.add_argument(
+        "--end", type=date.fromisoformat, help="day after the last (YYYY-MM-DD, local)"
+    )
     return p.parse_args(argv)
 
 
-def local_midnight(day: str) -> datetime:
+def local_midnight(day: date) -> datetime:
     """Return local midnight of a date, in UTC."""
-    return datetime.fromisoformat(day).replace(tzinfo=LOCAL).astimezone(UTC)
+    return datetime(day.year, day.month, day.day, tzinfo=LOCAL).astimezone(UTC)
 
 
 def known_until(t: datetime, data_end: int, site: SiteData) -> int:
@@ -264,6 +268,13 @@ def main(argv: list[str]) -> None:
         if end is None
         else int((end - site.start) / timedelta(minutes=site.step_min))
     )
+    if not 0 <= first < last <= len(site.spot_eur_kwh):
+        step = timedelta(minutes=site.step_min)
+        last_slot = site.start + (len(site.spot_eur_kwh) - 1) * step
+        raise ValueError(
+            "--start and --end: the period must end after it starts, within the prices' "
+            f"{site.start.astimezone(LOCAL).date()} to {last_slot.astimezone(LOCAL).date()}"
+        )
     dt = site.step_min / 60
     per_day = round(24 * 60 / site.step_min)
     battery = Battery(

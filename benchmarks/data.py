@@ -51,25 +51,36 @@ class SiteData:
         )
 
 
+def read_rows(path: Path, *columns: str) -> list[dict[str, str]]:
+    """Read a CSV's rows; a missing column is an error that names the file and its columns."""
+    with path.open() as f:
+        reader = csv.DictReader(f)
+        missing = [name for name in columns if name not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(
+                f"{path}: no column {', '.join(missing)} "
+                f"(it has {', '.join(reader.fieldnames or []) or 'none'})"
+            )
+        return list(reader)
+
+
 def read_prices(path: Path) -> dict[datetime, float]:
     """Read a price CSV (columns start_utc, price_eur_mwh) into EUR/kWh by start time."""
-    with path.open() as f:
-        return {
-            datetime.fromisoformat(row["start_utc"]): float(row["price_eur_mwh"]) / 1000
-            for row in csv.DictReader(f)
-        }
+    return {
+        datetime.fromisoformat(row["start_utc"]): float(row["price_eur_mwh"]) / 1000
+        for row in read_rows(path, "start_utc", "price_eur_mwh")
+    }
 
 
 def read_power(path: Path, column: str, scale: float = 1.0) -> dict[datetime, float]:
     """Read a power CSV (column timestamp_utc, values in W) into kW by time; missing values are left out."""
     out: dict[datetime, float] = {}
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            text = row[column]
-            if text not in ("", "nan", "NaN"):
-                out[datetime.fromisoformat(row["timestamp_utc"])] = (
-                    float(text) * scale / 1000
-                )
+    for row in read_rows(path, "timestamp_utc", column):
+        text = row[column]
+        if text not in ("", "nan", "NaN"):
+            out[datetime.fromisoformat(row["timestamp_utc"])] = (
+                float(text) * scale / 1000
+            )
     return out
 
 

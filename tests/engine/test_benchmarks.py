@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from benchmarks import backtest
-from benchmarks.data import HOUSEHOLD, PRICES_2024, fill_gaps, load_site, on_grid
+from benchmarks.data import (
+    HOUSEHOLD,
+    PRICES_2024,
+    fill_gaps,
+    load_site,
+    on_grid,
+    read_power,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -145,3 +152,26 @@ def test_a_short_backtest_stays_within_its_bounds(
         <= result["self_consumption_ratio_self_consumption_rule"]
     )
     assert result["autarky_no_battery"] < result["autarky"]
+
+
+def test_a_missing_column_names_the_file_and_its_columns(tmp_path: Path) -> None:
+    csv = tmp_path / "site.csv"
+    csv.write_text("timestamp_utc,load_w\n2024-01-01T00:00:00+00:00,500\n")
+    assert read_power(csv, "load_w") == {datetime(2024, 1, 1, tzinfo=UTC): 0.5}
+    with pytest.raises(
+        ValueError, match=r"site.csv: no column pv_w \(it has timestamp_utc, load_w\)"
+    ):
+        read_power(csv, "pv_w")
+
+
+@pytest.mark.skipif(
+    not (PRICES_2024.exists() and HOUSEHOLD.exists()),
+    reason="needs the shared data set (../shared/data)",
+)
+def test_a_period_outside_the_prices_is_refused_before_the_replay() -> None:
+    for period in (
+        ["--start", "2024-06-05", "--end", "2024-06-02"],
+        ["--start", "2023-12-01"],
+    ):
+        with pytest.raises(ValueError, match="2024-01-01 to 2024-12-31"):
+            backtest.main(period)

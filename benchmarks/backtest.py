@@ -574,6 +574,13 @@ def main(argv: list[str]) -> None:
         "peak_import_kw_ems": round(ems.peak_import_kw, 2),
         "mean_month_peak_kw_no_battery": round(none.mean_month_peak_kw(), 2),
         "mean_month_peak_kw_ems": round(ems.mean_month_peak_kw(), 2),
+        # What a demand charge bills on top of the energy: the charge times each month's peak.
+        "demand_charge_eur_no_battery": round(
+            args.demand_charge_eur_kw * sum(none.month_peaks_kw.values()), 2
+        ),
+        "demand_charge_eur_ems": round(
+            args.demand_charge_eur_kw * sum(ems.month_peaks_kw.values()), 2
+        ),
         "peak_import_kw_bound": round(float(month_bounds.max()), 2),
         "mean_month_peak_kw_bound": round(float(month_bounds.mean()), 2),
         "self_consumption_ratio": round(

@@ -133,10 +133,21 @@ def test_a_recorder_outage_takes_load_and_pv_of_the_week_before(
 def test_a_short_backtest_stays_within_its_bounds(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    backtest.main(["--start", "2024-06-10", "--end", "2024-06-13"])
+    backtest.main(
+        ["--start", "2024-06-10", "--end", "2024-06-13", "--demand-charge-eur-kw", "10"]
+    )
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["replans"] == 3 * 96
-    # The perfect-foresight plan is the bound of every way to run the battery.
+    # One billing month: the demand charge bills its peak (rounded to 0.01 kW in the output).
+    for way in ("no_battery", "ems"):
+        assert result[f"demand_charge_eur_{way}"] == pytest.approx(
+            10 * result[f"peak_import_kw_{way}"], abs=0.06
+        )
+    assert (
+        result["cost_ems_eur"] + result["demand_charge_eur_ems"]
+        < result["cost_no_battery_eur"] + result["demand_charge_eur_no_battery"]
+    )
+    # The perfect-foresight plan is the bound of every way to run the battery's energy cost.
     assert result["cost_perfect_eur"] <= result["cost_ems_eur"]
     assert result["cost_perfect_eur"] <= result["cost_rule_eur"]
     assert result["cost_perfect_eur"] <= result["cost_self_consumption_rule_eur"]

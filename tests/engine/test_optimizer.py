@@ -328,6 +328,26 @@ def test_a_plan_reserving_the_battery_for_peaks_keeps_it_for_them() -> None:
     assert free.battery_kw[:4].max() > 1.0
 
 
+def test_a_reserved_battery_recharges_only_up_to_the_floor() -> None:
+    n = 8
+    load = np.full(n, 4.0)
+    load[4:] = 20.0
+    # A busier day than the 6 kW floor (the month's peak) can be held on: 5 kW off 20 leaves 15.
+    busy = replace(
+        problem(np.full(n, 0.10), load=load, soc=50),
+        objective=Objective(peak_eur_kw=5.0, peak_floor_kw=6.0, reserve_for_peaks=True),
+    )
+    plan = solve_highs(busy)
+    assert plan.peak_limit_kw == pytest.approx(15.0, abs=1e-6)
+    assert plan.peak_floor_kw == 6.0
+    # At 4 kW the battery recharges up to the floor, not the raised limit: charging up to 15 kW
+    # would set the month's new peak on a day that may stay calm.
+    assert plan.setpoint_kw(0, 4.0) == pytest.approx(-2.0)
+    # Between floor and limit it waits; above the limit it discharges what crosses it.
+    assert plan.setpoint_kw(0, 12.0) == pytest.approx(0.0)
+    assert plan.setpoint_kw(0, 17.0) == pytest.approx(2.0)
+
+
 def test_setpoint_stores_pv_the_plan_curtails_instead_of_exporting_it() -> None:
     n = 8
     # Negative prices, some room in the battery, a sunny forecast: the plan charges at full power

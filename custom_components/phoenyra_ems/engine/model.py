@@ -320,6 +320,9 @@ class Plan:
     peak_limit_kw: float | None = None
     # Planned with Objective.reserve_for_peaks: the control loop keeps the battery for the peaks.
     reserve_for_peaks: bool = False
+    # Import the plan counts as paid already or held safely (Objective.peak_floor_kw): the month's
+    # peak, or peak shaving's held limit. The control loop recharges the reserved battery only up to it.
+    peak_floor_kw: float = 0.0
 
     @property
     def slots(self) -> int:
@@ -346,12 +349,16 @@ class Plan:
         below the limit.
         """
         if self.peak_limit_kw is not None and self.reserve_for_peaks:
-            # Discharge only above the limit, recharge below it as far as the limit allows: on the
-            # commercial benchmark the battery otherwise ran empty before the month's peak.
-            return min(
-                max(net_load_kw - self.peak_limit_kw, -self.battery.max_charge_kw),
-                self.battery.max_discharge_kw,
-            )
+            # Discharge only above the limit, recharge below it: on the commercial benchmark the
+            # battery otherwise ran empty before the month's peak. Recharge only up to the floor:
+            # a limit the cautious forecast raised (an empty battery before a busy day) is no import
+            # to reach by charging; in automatic mode that made the year's highest import.
+            if net_load_kw > self.peak_limit_kw:
+                return min(
+                    net_load_kw - self.peak_limit_kw, self.battery.max_discharge_kw
+                )
+            ceiling = min(self.peak_limit_kw, self.peak_floor_kw)
+            return max(min(net_load_kw - ceiling, 0.0), -self.battery.max_charge_kw)
         planned_kw = float(self.battery_kw[index])
         planned_grid_kw = (
             float(self.net_load_kw[index])

@@ -832,4 +832,5 @@ def plan_from_solution(
         terminal_value_eur_kwh=b.terminal_value,
         peak_limit_kw=float(values["peak"][0]) if "peak" in values else None,
         reserve_for_peaks=problem.objective.reserve_for_peaks,
+        peak_floor_kw=problem.objective.peak_floor_kw,
     )

@@ -345,8 +345,8 @@ class Plan:
         over a year of real data (README, Benchmarks) the held exchange alone is worth 3 points of
         capture ratio over following the plan, the marginal value another 0.5. Where the plan has
         a peak limit, the battery discharges as far as needed to keep import below it; where the
-        plan reserves the battery for peaks, it does only that, and recharges whenever import is
-        below the limit.
+        plan reserves the battery for peaks, it does only that, and recharges while import is
+        below the plan's floor (peak_floor_kw).
         """
         if self.peak_limit_kw is not None and self.reserve_for_peaks:
             # Discharge only above the limit, recharge below it: on the commercial benchmark the

@@ -116,6 +116,25 @@ class Ledger:
         """Mean over the billing months of their highest import."""
         return float(np.mean(list(self.month_peaks_kw.values())))
 
+    def demand_charge_eur(self, eur_per_kw: float) -> float:
+        """Return what a demand charge of ``eur_per_kw`` bills: each month's peak at it."""
+        return eur_per_kw * sum(self.month_peaks_kw.values())
+
+    def self_consumption_ratio(self, pv_kwh: float) -> float | None:
+        """Return the share of the PV used on site (exported or curtailed PV is not); None without PV."""
+        if pv_kwh <= 0:
+            return None
+        return 1 - min(self.export_kwh + self.curtailed_kwh, pv_kwh) / pv_kwh
+
+    def autarky(self, load_kwh: float) -> float:
+        """Return the share of the load not drawn from the grid."""
+        return 1 - self.import_kwh / load_kwh
+
+
+def rounded(ratio: float | None) -> float | None:
+    """Round a ratio for the output (None stays None)."""
+    return None if ratio is None else round(ratio, 4)
+
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """Read the options (names fixed, so other data sets can be swapped in)."""
@@ -461,11 +480,14 @@ def main(argv: list[str]) -> None:
 
     # Peak shaving's bound: the lowest import limit a battery full at each month's start holds
     # through the month's real net load (the same rule as the held limit, over whole months).
-    months = sorted(none.month_peaks_kw)
-    month_rows = [
-        np.array([load[i] - pv[i] for i in range(first, last) if month_of[i] == month])
-        for month in months
+    # The period's slots are in time order: each month is one run of them.
+    net = load[first:last] - pv[first:last]
+    month_starts = [
+        k
+        for k in range(1, last - first)
+        if month_of[first + k] != month_of[first + k - 1]
     ]
+    month_rows = np.split(net, month_starts)
     width = max(len(row) for row in month_rows)
     month_bounds = lowest_held_limits_kw(
         np.array([np.pad(row, (0, width - len(row))) for row in month_rows]),
@@ -574,33 +596,27 @@ def main(argv: list[str]) -> None:
         "peak_import_kw_ems": round(ems.peak_import_kw, 2),
         "mean_month_peak_kw_no_battery": round(none.mean_month_peak_kw(), 2),
         "mean_month_peak_kw_ems": round(ems.mean_month_peak_kw(), 2),
-        # What a demand charge bills on top of the energy: the charge times each month's peak.
+        # What a demand charge bills on top of the energy.
         "demand_charge_eur_no_battery": round(
-            args.demand_charge_eur_kw * sum(none.month_peaks_kw.values()), 2
+            none.demand_charge_eur(args.demand_charge_eur_kw), 2
         ),
         "demand_charge_eur_ems": round(
-            args.demand_charge_eur_kw * sum(ems.month_peaks_kw.values()), 2
+            ems.demand_charge_eur(args.demand_charge_eur_kw), 2
         ),
         "peak_import_kw_bound": round(float(month_bounds.max()), 2),
         "mean_month_peak_kw_bound": round(float(month_bounds.mean()), 2),
-        "self_consumption_ratio": round(
-            1 - min(ems.export_kwh + ems.curtailed_kwh, pv_kwh) / pv_kwh, 4
-        )
-        if pv_kwh > 0
-        else None,
+        "self_consumption_ratio": rounded(ems.self_consumption_ratio(pv_kwh)),
         "curtailed_kwh": round(ems.curtailed_kwh, 1),
-        "self_consumption_ratio_no_battery": round(1 - none.export_kwh / pv_kwh, 4)
-        if pv_kwh > 0
-        else None,
+        "self_consumption_ratio_no_battery": rounded(
+            none.self_consumption_ratio(pv_kwh)
+        ),
         # The plain rule stores every surplus it can: the most self-consumption this battery reaches.
-        "self_consumption_ratio_self_consumption_rule": round(
-            1 - min(own.export_kwh, pv_kwh) / pv_kwh, 4
-        )
-        if pv_kwh > 0
-        else None,
-        "autarky": round(1 - ems.import_kwh / load_kwh, 4),
-        "autarky_no_battery": round(1 - none.import_kwh / load_kwh, 4),
-        "autarky_self_consumption_rule": round(1 - own.import_kwh / load_kwh, 4),
+        "self_consumption_ratio_self_consumption_rule": rounded(
+            own.self_consumption_ratio(pv_kwh)
+        ),
+        "autarky": round(ems.autarky(load_kwh), 4),
+        "autarky_no_battery": round(none.autarky(load_kwh), 4),
+        "autarky_self_consumption_rule": round(own.autarky(load_kwh), 4),
         "replans": replans,
         "strategy_runs": {str(strategy): count for strategy, count in chosen.items()},
         "runtime_s": round(time.perf_counter() - began, 1),

@@ -95,6 +95,8 @@ class Ledger:
     peak_import_kw: float = 0.0
     # Highest import of each billing month (what a demand charge bills), by (year, month).
     month_peaks_kw: dict[tuple[int, int], float] = field(default_factory=dict)
+    # Energy cost of each billing month.
+    month_costs_eur: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def book(
         self,
@@ -106,7 +108,9 @@ class Ledger:
     ) -> None:
         """Book one slot with site power ``net_kw`` at the grid (+ import, - export)."""
         imp, exp = max(net_kw, 0.0), max(-net_kw, 0.0)
-        self.cost_eur += dt * (imp * import_price - exp * export_price)
+        cost = dt * (imp * import_price - exp * export_price)
+        self.cost_eur += cost
+        self.month_costs_eur[month] = self.month_costs_eur.get(month, 0.0) + cost
         self.import_kwh += dt * imp
         self.export_kwh += dt * exp
         self.peak_import_kw = max(self.peak_import_kw, imp)
@@ -511,6 +515,10 @@ def main(argv: list[str]) -> None:
         )
     )
     cost_perfect = float(perfect_plan.cost_eur.sum())
+    perfect_month_costs: dict[tuple[int, int], float] = {}
+    for k, slot_cost in enumerate(perfect_plan.cost_eur.tolist()):
+        month = month_of[first + k]
+        perfect_month_costs[month] = perfect_month_costs.get(month, 0.0) + slot_cost
 
     # Rule: charge in the N cheapest hours of each day, discharge (to cover the load) in the N dearest.
     rule = Ledger()
@@ -617,6 +625,21 @@ def main(argv: list[str]) -> None:
         "autarky": round(ems.autarky(load_kwh), 4),
         "autarky_no_battery": round(none.autarky(load_kwh), 4),
         "autarky_self_consumption_rule": round(own.autarky(load_kwh), 4),
+        # Month by month (the perfect-foresight column is the whole period's plan, month by month).
+        "months": [
+            {
+                "month": f"{year}-{month:02d}",
+                "cost_no_battery_eur": round(none.month_costs_eur[year, month], 2),
+                "cost_ems_eur": round(ems.month_costs_eur[year, month], 2),
+                "cost_perfect_eur": round(perfect_month_costs[year, month], 2),
+                "peak_import_kw_no_battery": round(none.month_peaks_kw[year, month], 2),
+                "peak_import_kw_ems": round(ems.month_peaks_kw[year, month], 2),
+                "peak_import_kw_bound": round(float(month_bound), 2),
+            }
+            for (year, month), month_bound in zip(
+                none.month_peaks_kw, month_bounds, strict=True
+            )
+        ],
         "replans": replans,
         "strategy_runs": {str(strategy): count for strategy, count in chosen.items()},
         "runtime_s": round(time.perf_counter() - began, 1),
@@ -625,5 +648,10 @@ def main(argv: list[str]) -> None:
         "cpu_s": round(time.process_time() - began_cpu, 1),
     }
     for key, value in result.items():
-        print(f"{key:38s} {value}")
+        if key == "months":
+            print(f"{key:38s} " + ", ".join(result["months"][0]))
+            for row in result["months"]:
+                print(f"{'':38s} " + ", ".join(str(v) for v in row.values()))
+        else:
+            print(f"{key:38s} {value}")
     print(json.dumps(result))

@@ -134,15 +134,26 @@ def test_a_short_backtest_stays_within_its_bounds(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     backtest.main(
-        ["--start", "2024-06-10", "--end", "2024-06-13", "--demand-charge-eur-kw", "10"]
+        ["--start", "2024-06-29", "--end", "2024-07-02", "--demand-charge-eur-kw", "10"]
     )
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["replans"] == 3 * 96
-    # One billing month: the demand charge bills its peak (rounded to 0.01 kW in the output).
+    # Two billing months (in the site's time zone): the demand charge bills the peak of each, and
+    # the months add up to the period (figures rounded to the cent and 0.01 kW in the output).
+    months = result["months"]
+    assert [row["month"] for row in months] == ["2024-06", "2024-07"]
     for way in ("no_battery", "ems"):
         assert result[f"demand_charge_eur_{way}"] == pytest.approx(
-            10 * result[f"peak_import_kw_{way}"], abs=0.06
+            10 * sum(row[f"peak_import_kw_{way}"] for row in months), abs=0.11
         )
+        assert result[f"peak_import_kw_{way}"] == max(
+            row[f"peak_import_kw_{way}"] for row in months
+        )
+    for cost in ("cost_no_battery_eur", "cost_ems_eur", "cost_perfect_eur"):
+        assert sum(row[cost] for row in months) == pytest.approx(result[cost], abs=0.02)
+    assert result["mean_month_peak_kw_bound"] == pytest.approx(
+        sum(row["peak_import_kw_bound"] for row in months) / 2, abs=0.01
+    )
     assert (
         result["cost_ems_eur"] + result["demand_charge_eur_ems"]
         < result["cost_no_battery_eur"] + result["demand_charge_eur_no_battery"]

@@ -151,7 +151,7 @@ def sunnier_pv(
     above their (recency-weighted) mean. ``history`` ends just before the forecast starts (as in
     daily_profile). With less than two days of history, or days that hardly differ, there is none.
     A cloudier day as well (the 0.2 quantile of the recent days) made the plans of the 2024
-    backtest no better (README, Benchmarks).
+    backtest no better (benchmarks/README.md).
     """
     full_days = min(days, len(history) // slots_per_day)
     if full_days < 2:

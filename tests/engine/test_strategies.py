@@ -300,6 +300,28 @@ def test_peak_shaving_leaves_import_below_the_held_peak_alone() -> None:
     assert preset(problem, Strategy.PEAK_SHAVING, higher).objective.peak_floor_kw == 8.5
 
 
+def test_with_a_demand_charge_peak_shaving_trades_energy_below_its_limit() -> None:
+    n = 96
+    load = np.full(n, 1.0)
+    load[70:76] = 9.0
+    problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
+    kept = replace(SETTINGS, peak_held_kw=8.0, peak_target_reduction=0.3)
+    billed = replace(kept, demand_charge_eur_kw=10.0)
+    planned = preset(problem, Strategy.PEAK_SHAVING, billed)
+    # The limit comes from the forecast (30 % off the 9 kW peak), not from the past days' held one.
+    assert not planned.objective.reserve_for_peaks
+    assert planned.objective.peak_floor_kw == pytest.approx(6.3)
+    trading = solve_highs(planned)
+    keeping = solve_highs(preset(problem, Strategy.PEAK_SHAVING, kept))
+    assert trading.grid_import_kw[70:76].max() == pytest.approx(6.3, abs=1e-6)
+    # Below the limit the battery discharges for the prices, where the kept one never does, and the
+    # energy costs less.
+    calm = load < 2
+    assert float(np.clip(trading.battery_kw[calm], 0, None).sum()) * 0.25 > 1.0
+    assert np.all(keeping.battery_kw[calm] <= 1e-6)
+    assert site_cost(trading, kept) < site_cost(keeping, kept) - 0.1
+
+
 def test_load_balancing_keeps_the_load_factor() -> None:
     problem = real_day()
     plan = solve_highs(

@@ -121,7 +121,9 @@ def test_peak_shaving_on_the_cautious_forecast_holds_a_busier_evening() -> None:
     assert cautious < 7.5
 
 
-def test_plans_on_other_forecasts_are_compared_on_the_median_one() -> None:
+def test_plans_on_other_forecasts_are_compared_on_the_median_one_and_the_cautious_peak() -> (
+    None
+):
     n = 96
     load = np.full(n, 1.0)
     load[68:76] = 9.0
@@ -142,13 +144,25 @@ def test_plans_on_other_forecasts_are_compared_on_the_median_one() -> None:
         ).sum()
     )
     stored = (shaving.plan.soc_pct[-1] - 50) / 100 * 10
+    # The demand charge: the peak on the median load, and on the cautious load at the chance that
+    # the month's busiest day falls into these 24 hours.
+    median_peak = float(np.clip(grid, 0, None).max())
+    cautious_peak = float((load * 1.5 - shaving.plan.battery_kw).max())
+    chance = 24 / (365.25 * 24 / 12)
     expected = (
         energy
-        + 5.0 * float(np.clip(grid, 0, None).max())
+        + 5.0 * ((1 - chance) * median_peak + chance * cautious_peak)
         - shaving.plan.terminal_value_eur_kwh * stored
     )
+    assert cautious_peak > median_peak + 1.0
     assert shaving.costs[Strategy.PEAK_SHAVING] == pytest.approx(expected, abs=1e-9)
     assert selection.costs[Strategy.PEAK_SHAVING] == pytest.approx(expected, abs=1e-9)
+    # Without a cautious load the median's peak alone.
+    median_only = replace(problem, load_high_kw=None)
+    assert expected_site_cost(shaving.plan, settings, median_only) == pytest.approx(
+        energy + 5.0 * median_peak - shaving.plan.terminal_value_eur_kwh * stored,
+        abs=1e-9,
+    )
 
 
 def test_load_balancing_flattens_grid_power() -> None:

@@ -50,6 +50,13 @@ def real_day(
     )
 
 
+def evening_peak_day() -> PlanningProblem:
+    """A day of 1 kW with an evening peak of 9 kW for 1.5 hours, no PV, the battery half full."""
+    load = np.full(96, 1.0)
+    load[70:76] = 9.0
+    return replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(96))
+
+
 def test_self_consumption_only_stores_surplus_and_only_covers_load() -> None:
     problem = real_day()
     plan = solve_highs(preset(problem, Strategy.SELF_CONSUMPTION, SETTINGS))
@@ -85,10 +92,7 @@ def test_self_consumption_may_charge_from_the_grid_when_allowed() -> None:
 
 
 def test_peak_shaving_cuts_the_peak() -> None:
-    n = 96
-    load = np.full(n, 1.0)
-    load[70:76] = 9.0  # an evening peak of 1.5 hours
-    problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
+    problem = evening_peak_day()
     arbitrage = solve_highs(preset(problem, Strategy.ARBITRAGE, SETTINGS))
     # Asked to cut as deep as it can, it takes the full 5 kW off the peak.
     deep = replace(SETTINGS, peak_target_reduction=1.0)
@@ -283,10 +287,7 @@ def test_arbitrage_below_the_minimum_profit_only_self_consumes() -> None:
 
 
 def test_peak_shaving_aims_at_the_target_reduction() -> None:
-    n = 96
-    load = np.full(n, 1.0)
-    load[70:76] = 9.0
-    problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
+    problem = evening_peak_day()
     gentle = solve_highs(
         preset(
             problem, Strategy.PEAK_SHAVING, replace(SETTINGS, peak_target_reduction=0.2)
@@ -297,10 +298,8 @@ def test_peak_shaving_aims_at_the_target_reduction() -> None:
 
 
 def test_peak_shaving_leaves_import_below_the_held_peak_alone() -> None:
-    n = 96
-    load = np.full(n, 1.0)
-    load[70:76] = 9.0
-    problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
+    problem = evening_peak_day()
+    load = problem.load_kw
     # The battery held 8 kW on each of the past days: the plan reserves it above that.
     held = replace(SETTINGS, peak_held_kw=8.0, peak_target_reduction=1.0)
     planned = preset(problem, Strategy.PEAK_SHAVING, held)
@@ -315,10 +314,8 @@ def test_peak_shaving_leaves_import_below_the_held_peak_alone() -> None:
 
 
 def test_with_a_demand_charge_peak_shaving_trades_energy_below_its_limit() -> None:
-    n = 96
-    load = np.full(n, 1.0)
-    load[70:76] = 9.0
-    problem = replace(real_day(soc=50), load_kw=load, pv_kw=np.zeros(n))
+    problem = evening_peak_day()
+    load = problem.load_kw
     kept = replace(SETTINGS, peak_held_kw=8.0, peak_target_reduction=0.3)
     billed = replace(kept, demand_charge_eur_kw=10.0)
     planned = preset(problem, Strategy.PEAK_SHAVING, billed)

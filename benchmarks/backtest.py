@@ -515,10 +515,10 @@ def main(argv: list[str]) -> None:
         )
     )
     cost_perfect = float(perfect_plan.cost_eur.sum())
-    perfect_month_costs: dict[tuple[int, int], float] = {}
-    for k, slot_cost in enumerate(perfect_plan.cost_eur.tolist()):
-        month = month_of[first + k]
-        perfect_month_costs[month] = perfect_month_costs.get(month, 0.0) + slot_cost
+    # By month, in the order of the months' bounds.
+    perfect_month_costs = [
+        float(costs.sum()) for costs in np.split(perfect_plan.cost_eur, month_starts)
+    ]
 
     # Rule: charge in the N cheapest hours of each day, discharge (to cover the load) in the N dearest.
     rule = Ledger()
@@ -631,13 +631,13 @@ def main(argv: list[str]) -> None:
                 "month": f"{year}-{month:02d}",
                 "cost_no_battery_eur": round(none.month_costs_eur[year, month], 2),
                 "cost_ems_eur": round(ems.month_costs_eur[year, month], 2),
-                "cost_perfect_eur": round(perfect_month_costs[year, month], 2),
+                "cost_perfect_eur": round(perfect_month_cost, 2),
                 "peak_import_kw_no_battery": round(none.month_peaks_kw[year, month], 2),
                 "peak_import_kw_ems": round(ems.month_peaks_kw[year, month], 2),
                 "peak_import_kw_bound": round(float(month_bound), 2),
             }
-            for (year, month), month_bound in zip(
-                none.month_peaks_kw, month_bounds, strict=True
+            for (year, month), month_bound, perfect_month_cost in zip(
+                none.month_peaks_kw, month_bounds, perfect_month_costs, strict=True
             )
         ],
         "replans": replans,

@@ -165,6 +165,28 @@ def test_plans_on_other_forecasts_are_compared_on_the_median_one_and_the_cautiou
     )
 
 
+def test_with_a_demand_charge_automatic_mode_keeps_the_battery_for_a_busier_evening() -> (
+    None
+):
+    # A quiet median day; on a busier one (the cautious load) the evening draws 8 kW.
+    n = 96
+    load = np.full(n, 1.0)
+    busy = load.copy()
+    busy[68:76] = 8.0
+    problem = replace(
+        real_day(soc=50), load_kw=load, load_high_kw=busy, pv_kw=np.zeros(n)
+    )
+    settings = replace(SETTINGS, demand_charge_eur_kw=5.0)
+    selection = select(problem, settings, None)
+    # Peak shaving enters the evening full and holds the busier evening below its 8 kW.
+    assert selection.plan.strategy == Strategy.PEAK_SHAVING
+    assert selection.plan.soc_pct[67] == pytest.approx(90.0, abs=0.1)
+    assert float((busy - selection.plan.battery_kw).max()) < 7.0
+    # Judged on the median load alone, the evening's peak is never seen.
+    median_only = select(replace(problem, load_high_kw=None), settings, None)
+    assert median_only.plan.strategy != Strategy.PEAK_SHAVING
+
+
 def test_load_balancing_flattens_grid_power() -> None:
     problem = real_day()
     arbitrage = solve_highs(preset(problem, Strategy.ARBITRAGE, SETTINGS))

@@ -230,8 +230,9 @@ def expected_site_cost(
     load. On the commercial benchmark that took automatic mode from 75,587 to 75,335 EUR a year
     at 10 EUR/kW a month and from 92,496 to 91,590 at 25, 22 EUR from peak shaving throughout at
     both; weighing the cautious peak only at the plan's share of a month cost 242 and 319 EUR. On
-    the benchmark household (5 EUR/kW a month), whose cautious load is a busier day than any it has,
-    it costs 12 EUR a year more than that weight (benchmarks/README.md).
+    the benchmark household (5 EUR/kW a month), whose cautious day draws twice its median day's
+    energy (the commercial site's 1.2 times), it costs 12 EUR a year more than that weight
+    (benchmarks/README.md).
     """
     outcomes = pv_outcomes(problem)
     cautious_load_kw = (

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from custom_components.phoenyra_ems.engine.forecast import (
+    SUNNIER_REST_OF_TODAY,
     LoadForecastSettings,
     Series,
     daily_profile,
@@ -466,6 +467,24 @@ def test_the_sunnier_day_is_the_best_recent_day() -> None:
     assert sunnier_pv(history, 4, brighter, days=7) == pytest.approx(
         np.tile(sunny, 2) + brighter - forecast
     )
+
+
+def test_the_rest_of_today_is_less_open_to_a_sunnier_sky_than_tomorrow() -> None:
+    sunny = np.array([0.0, 0.0, 1.0, 2.0, 4.0, 2.0, 1.0, 0.0])
+    cloudy = sunny / 4
+    week = [sunny, cloudy, sunny, cloudy, cloudy, sunny, cloudy]
+    # The forecast starts at noon (slot 4 of 8): three slots of today's light remain.
+    history = np.concatenate([*week, sunny[:4]])
+    forecast = daily_profile(history, 8, 16, days=7, level_slots=0)
+    sunnier = sunnier_pv(history, 8, forecast, days=7)
+    assert sunnier is not None
+    excess = sunnier - forecast
+    # Tomorrow at the same times of day the whole spread of the recent days, today half of it.
+    assert min(excess[8:11]) > 0.2
+    assert excess[:3] == pytest.approx(SUNNIER_REST_OF_TODAY * excess[8:11])
+    assert SUNNIER_REST_OF_TODAY < 1
+    # The night between stays dark.
+    assert excess[3:6] == pytest.approx(0.0)
 
 
 def test_no_sunnier_day_without_days_that_differ() -> None:

@@ -283,9 +283,19 @@ async def test_advisory_site_writes_nothing(
     assert hass.states.get(SETPOINT).attributes["written_kw"] is None
 
 
+# A night when the demo prices make the plan discharge at the battery's 5 kW, beyond the number's 4 kW.
+FULL_DISCHARGE_NIGHT = "2026-12-05T02:10:00+00:00"
+
+
+def number_range_w(kw: float) -> float:
+    """Return the setpoint in W as the inverter's number takes it: within its own -4 to +4 kW."""
+    return min(max(kw * 1000, -4000.0), 4000.0)
+
+
 async def test_setpoint_goes_to_the_number_within_limits(
     hass: HomeAssistant, inverter: list[float], freezer: FrozenDateTimeFactory
 ) -> None:
+    freezer.move_to(FULL_DISCHARGE_NIGHT)
     entry, _ = await create_live_site(hass)
     ems = entry.runtime_data.ems
     report(hass)
@@ -293,8 +303,10 @@ async def test_setpoint_goes_to_the_number_within_limits(
     assert ems.measurement_fresh
     kw = ems.setpoint_kw
     assert inverter, "nothing was written"
-    assert inverter[-1] == pytest.approx(kw * 1000, abs=1)
-    assert -4000 <= inverter[-1] <= 4000
+    # The plan asks for more than the number allows: the number's own range is the device's limit.
+    assert kw > 4.0
+    assert inverter[-1] == pytest.approx(number_range_w(kw), abs=1)
+    assert inverter[-1] == 4000
     assert hass.states.get(SETPOINT).attributes["written_kw"] == pytest.approx(kw)
     assert hass.states.get(FALLBACK).state == STATE_OFF
 
@@ -312,12 +324,14 @@ async def test_setpoint_goes_to_the_number_within_limits(
 async def test_inverted_setpoint_is_sent_negated(
     hass: HomeAssistant, inverter: list[float], freezer: FrozenDateTimeFactory
 ) -> None:
+    freezer.move_to(FULL_DISCHARGE_NIGHT)
     entry, _ = await create_live_site(hass, **{CONF_INVERT_SETPOINT: True})
     ems = entry.runtime_data.ems
     report(hass, soc=50.0)
     await advance(hass, freezer, 5)
-    if ems.setpoint_kw != 0:
-        assert inverter[-1] == pytest.approx(-ems.setpoint_kw * 1000, abs=1)
+    assert ems.setpoint_kw > 0
+    assert inverter[-1] == pytest.approx(number_range_w(-ems.setpoint_kw), abs=1)
+    assert inverter[-1] < 0
 
 
 async def test_watchdog_idles_the_battery_on_stale_measurements_and_recovers(

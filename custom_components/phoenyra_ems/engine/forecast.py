@@ -81,8 +81,6 @@ def daily_profile(
     forecast: FloatArray = np.asarray(np.resize(profile, horizon), dtype=np.float64)
     scale = 1.0
     if sky_weight > 0:
-        # Slots with less than a small share of the profile's highest PV count as night (dawn's
-        # first watts say nothing of the sky).
         light = _daylight(profile)
         sky = _sky_so_far(history, profile, light)
         if sky is not None:
@@ -101,7 +99,11 @@ _DAYLIGHT_SHARE = 0.02
 
 
 def _daylight(profile: FloatArray) -> npt.NDArray[np.bool_]:
-    """Return which slots of a day's PV profile have light (dawn's first watts say nothing of the sky)."""
+    """Return which slots of a day's PV profile have light.
+
+    Slots below a small share of the profile's highest PV count as night: dawn's first watts say
+    nothing of the sky.
+    """
     return np.asarray(profile > _DAYLIGHT_SHARE * float(profile.max(initial=0.0)))
 
 

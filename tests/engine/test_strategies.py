@@ -267,6 +267,40 @@ def test_manual_strategy() -> None:
     assert selection.reason == "load_balancing: chosen manually"
 
 
+# Peak shaving keeps its energy for peaks, and load balancing shapes grid power: the quarter-hours
+# are not equal to them.
+@pytest.mark.parametrize("strategy", [Strategy.ARBITRAGE, Strategy.SELF_CONSUMPTION])
+def test_among_equal_plans_the_battery_stores_early_and_releases_late(
+    strategy: Strategy,
+) -> None:
+    # Four hours of 3 kW surplus PV at a negative spot price (exported for nothing), then four
+    # hours of 2 kW load at one price. Which surplus quarter-hours fill the battery, and which
+    # evening ones it covers, costs the same: the plan stores the first and covers the last.
+    spot = np.repeat([-0.01, 0.3], 16)
+    problem = PlanningProblem(
+        start=datetime(2026, 5, 12, 8, tzinfo=UTC),
+        slot_minutes=15,
+        spot_eur_kwh=spot,
+        load_kw=np.full(32, 2.0),
+        pv_kw=np.repeat([5.0, 0.0], 16),
+        soc_pct=50,
+        battery=Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5),
+        grid=Grid(max_import_kw=20, max_export_kw=20),
+        tariff=Tariff(vat_pct=20, grid_fee_eur_kwh=0.1, export_floor_eur_kwh=0.0),
+        terminal_value_eur_kwh=0.0,
+    )
+    battery_kw = plan_strategy(problem, SETTINGS, strategy).plan.battery_kw
+    charged = -np.clip(battery_kw[:16], None, 0)
+    # 4 kWh of room take about 4.2 kWh at 95 %: five quarter-hours at 3 kW and a part of the sixth.
+    assert charged[:5] == pytest.approx(np.full(5, 3.0), abs=1e-6)
+    assert 1.5 < charged[5] < 2.5
+    # Later, only what self-discharge takes (a few watts).
+    assert charged[6:] == pytest.approx(np.zeros(10), abs=1e-3)
+    # No discharge while the surplus lasts; the evening's last quarter-hours are covered.
+    assert np.all(battery_kw[:16] <= 1e-6)
+    assert battery_kw[-15:] == pytest.approx(np.full(15, 2.0), abs=1e-6)
+
+
 def test_arbitrage_does_not_trade_below_the_minimum_spread() -> None:
     problem = real_day(start=datetime(2026, 5, 12, 20), slots=48)
     spread = float(problem.spot_eur_kwh.max() - problem.spot_eur_kwh.min())

@@ -84,6 +84,7 @@ def _compile(
         "keep": cp.Parameter(nonneg=True),
         "terminal_value": cp.Parameter(),
         "degradation": cp.Parameter(nonneg=True),
+        "holding": cp.Parameter(nonneg=True),
     }
     var = {name: cp.Variable(n, nonneg=True) for name in SLOT_BLOCKS}
     c, d = var["charge"], var["discharge"]
@@ -114,6 +115,7 @@ def _compile(
     cost = (
         dt * par["degradation"] * cp.sum(c + d)
         - par["terminal_value"] * e[n - 1]
+        - dt * par["holding"] * cp.sum(e)
         + SOC_SLACK_EUR_KWH * cp.sum(var["below"] + var["above"])
     )
     # The grid's part, for the forecast PV and for each PV scenario over the first k slots (one
@@ -222,6 +224,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
             "keep": b.keep,
             "terminal_value": b.terminal_value,
             "degradation": obj.degradation_eur_kwh,
+            "holding": obj.holding_eur_kwh_h,
             "peak_price": obj.peak_eur_kw,
             "peak_floor": obj.peak_floor_kw,
             "ramp_price": obj.ramp_eur_kw,

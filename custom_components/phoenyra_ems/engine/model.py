@@ -155,8 +155,9 @@ class Objective:
     """Weights and switches of the planning objective; the four strategies are presets of these.
 
     All costs are in EUR: energy at the tariff, wear per kWh through the battery, a demand charge on
-    the highest import of the horizon above the peak already reached this billing period, and two
-    smoothing terms on grid power (its change from slot to slot, and its distance from a target).
+    the highest import of the horizon above the peak already reached this billing period, two
+    smoothing terms on grid power (its change from slot to slot, and its distance from a target),
+    and a reward per kWh stored per hour that only breaks ties (see strategies.HOLDING_EUR_KWH_H).
     """
 
     degradation_eur_kwh: float = 0.0
@@ -164,6 +165,7 @@ class Objective:
     peak_floor_kw: float = 0.0
     ramp_eur_kw: float = 0.0
     flatten_eur_kw: float = 0.0
+    holding_eur_kwh_h: float = 0.0
     grid_charging: bool = True
     battery_export: bool = True
     # The battery discharges only to cut import above the peak floor, and its control loop keeps it
@@ -178,6 +180,7 @@ class Objective:
             "peak_floor_kw",
             "ramp_eur_kw",
             "flatten_eur_kw",
+            "holding_eur_kwh_h",
         ):
             value = getattr(self, name)
             _require(

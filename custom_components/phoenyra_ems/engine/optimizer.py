@@ -11,7 +11,8 @@ slot the change of grid power (rising part r+, falling part r-) and its distance
 (above f+, below f-). Minimised:
 
     sum_t dt * (p_imp * imp - p_exp * exp + w * (c + d)) + k_peak * P
-          + sum_t (k_ramp * (r+ + r-) + dt * k_flat * (f+ + f-)) - V * s[T-1] + penalties
+          + sum_t (k_ramp * (r+ + r-) + dt * k_flat * (f+ + f-) - dt * h * s[t]) - V * s[T-1]
+          + penalties
 
 subject to, for every slot, with s = e + above - below,
     imp - exp - c + d - curt = load - pv                            (energy balance)
@@ -21,7 +22,9 @@ subject to, for every slot, with s = e + above - below,
     g[t] - g[t-1] = r+[t] - r-[t],  g[t] - target[t] = f+[t] - f-[t]   (with smoothing, g = imp - exp)
 
 V, the value of energy left at the end, keeps the plan from emptying the battery merely because
-the horizon ends. The cvxpy engine (cvxpy_engine.py) states the same model with cvxpy.
+the horizon ends; h, a reward per kWh held per hour too small to outweigh any price, breaks ties
+towards storing early and releasing late. The cvxpy engine (cvxpy_engine.py) states the same model
+with cvxpy.
 """
 
 from __future__ import annotations
@@ -412,9 +415,11 @@ def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
     variables("energy", 0, bat.energy_min_kwh, bat.energy_max_kwh)
     variables("below", SOC_SLACK_EUR_KWH, 0, bat.energy_min_kwh)
     variables("above", SOC_SLACK_EUR_KWH, 0, bat.capacity_kwh - bat.energy_max_kwh)
-    # The value of the energy left at the end, each of its parts.
+    # The value of the energy left at the end, and the tie-break's reward for energy held in every
+    # slot, on each part of the stored energy.
     for name, sign in (("energy", 1.0), ("above", 1.0), ("below", -1.0)):
         cost[s.columns[name].stop - 1] -= sign * b.terminal_value
+        cost[s.columns[name]] -= sign * dt * obj.holding_eur_kwh_h
     # The grid's part, for the forecast PV and for each scenario over the slots it covers, each at
     # its weight; beyond them the forecast's alone.
     k = scenario_slots(problem)

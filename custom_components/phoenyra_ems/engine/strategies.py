@@ -23,6 +23,19 @@ LOAD_BALANCING_PEAK_EUR_KW = (
     1.0  # per kW of import above what the target load factor allows
 )
 
+# Reward per kWh stored per hour, in every strategy: among plans that cost the same (which of several
+# PV hours exported at a zero price fills the battery, which quarter-hours of one price cover the
+# load), the one that stores earlier and releases later, since a kWh in the battery is one the
+# forecasts' errors cannot take away. Over a 48-hour plan it adds up to 0.001 EUR per kWh, too
+# little to outweigh any price. It also makes both engines return the same schedule: without it
+# the solvers picked different vertices, cvxpy's once discharging into a zero-price grid during a
+# PV surplus to refill the battery from it later. 2024 household backtest (arbitrage): 826.44 EUR
+# against 827.50 without it (with a published PV forecast averaged in 824.58 against 823.26); ties
+# broken instead by a tilt of 0.00001 EUR/kWh towards earlier or later charging and discharging
+# alike moved it to 828.32 and 829.32 EUR (823.69 and 824.19): the solver's choice among equal
+# plans alone moves the year by a euro or two.
+HOLDING_EUR_KWH_H = 2e-5
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StrategySettings:
@@ -77,6 +90,7 @@ def preset(
 ) -> PlanningProblem:
     """Return the problem with the objective of ``strategy``."""
     base = Objective(
+        holding_eur_kwh_h=HOLDING_EUR_KWH_H,
         degradation_eur_kwh=settings.degradation_eur_kwh,
         peak_eur_kw=settings.demand_charge_eur_kw,
         peak_floor_kw=settings.peak_reached_kw,

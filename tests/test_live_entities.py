@@ -283,8 +283,10 @@ async def test_advisory_site_writes_nothing(
     assert hass.states.get(SETPOINT).attributes["written_kw"] is None
 
 
-# A night when the demo prices make the plan discharge at the battery's 5 kW, beyond the number's 4 kW.
-FULL_DISCHARGE_NIGHT = "2026-12-05T02:10:00+00:00"
+# The last quarter of an evening hour (18:45 in the test's US/Pacific) whose demo price makes the plan
+# discharge at the battery's 5 kW, beyond the number's 4 kW. Earlier in the hour it discharges less:
+# among the hour's equally priced quarters it releases the energy last (HOLDING_EUR_KWH_H).
+FULL_DISCHARGE_NIGHT = "2026-12-05T02:47:00+00:00"
 
 
 def number_range_w(kw: float) -> float:

@@ -309,7 +309,10 @@ async def test_setpoint_goes_to_the_number_within_limits(
     assert kw > 4.0
     assert inverter[-1] == pytest.approx(number_range_w(kw), abs=1)
     assert inverter[-1] == 4000
-    assert hass.states.get(SETPOINT).attributes["written_kw"] == pytest.approx(kw)
+    # The sensor says what the device was given, not what the plan asked.
+    attributes = hass.states.get(SETPOINT).attributes
+    assert attributes["written_kw"] == pytest.approx(4.0)
+    assert attributes["planned_kw"] == pytest.approx(kw, abs=1e-3)
     assert hass.states.get(FALLBACK).state == STATE_OFF
 
     # Near the top of the SoC window the battery may not charge; at the bottom not discharge.
@@ -334,6 +337,10 @@ async def test_inverted_setpoint_is_sent_negated(
     assert ems.setpoint_kw > 0
     assert inverter[-1] == pytest.approx(number_range_w(-ems.setpoint_kw), abs=1)
     assert inverter[-1] < 0
+    # Told in the EMS's own sign: the battery discharges.
+    assert hass.states.get(SETPOINT).attributes["written_kw"] == pytest.approx(
+        -inverter[-1] / 1000
+    )
 
 
 async def test_watchdog_idles_the_battery_on_stale_measurements_and_recovers(

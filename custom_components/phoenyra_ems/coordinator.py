@@ -301,7 +301,10 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.dry_run = False
         # The battery power decided last (what was written, or would have been in a dry run).
         self.setpoint_kw = 0.0
+        # What the device was given last (its own range may be narrower than the battery's), and
+        # the setpoint that was (the write policy's deadband compares setpoints).
         self.written_kw: float | None = None
+        self._commanded_kw: float | None = None
         self._written_at: float | None = None
         self.write_error: str | None = None
         # Why the watchdog holds the battery in its fallback (None: it follows the plan).
@@ -648,7 +651,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         if not self.link.can_write:
             return
         clock = time.monotonic()
-        moved = self.written_kw is None or kw != self.written_kw
+        moved = self._commanded_kw is None or kw != self._commanded_kw
         if not (force and moved):
             if self.write_error is not None and self._written_at is not None:
                 # After a failed attempt the next one waits the minimum interval as well.
@@ -656,7 +659,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                     return
             elif not should_write(
                 kw,
-                self.written_kw,
+                self._commanded_kw,
                 self._written_at,
                 clock,
                 self.write_deadband_kw,
@@ -664,18 +667,21 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             ):
                 return
         try:
-            await self.link.async_write(kw, self.measurement.soc_pct, self.site.battery)
+            written = await self.link.async_write(
+                kw, self.measurement.soc_pct, self.site.battery
+            )
         except DeviceError as err:
             if self.write_error is None:
                 LOGGER.warning("%s: cannot write the setpoint: %s", self.name, err)
             self.write_error = str(err)
             # What the device holds now is unknown: the next attempt writes, deadband or not.
-            self.written_kw, self._written_at = None, clock
+            self.written_kw = self._commanded_kw = None
+            self._written_at = clock
             return
         if self.write_error is not None:
             LOGGER.info("%s: writes the setpoint again", self.name)
         self.write_error = None
-        self.written_kw, self._written_at = kw, clock
+        self.written_kw, self._commanded_kw, self._written_at = written, kw, clock
 
     @property
     def _watchdog_issue_id(self) -> str:

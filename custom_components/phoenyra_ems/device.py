@@ -143,8 +143,12 @@ class DeviceLink(ABC):
         return dict(self._readings)
 
     @abstractmethod
-    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> None:
-        """Command battery power ``kw`` (positive discharges, already within limits)."""
+    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> float:
+        """Command battery power ``kw`` (positive discharges, already within limits).
+
+        Returns the power the device was given, in the same convention: ``kw`` unless the device's
+        own range or resolution changed it.
+        """
 
     def _problem(self, signal: str, problem: str | None) -> None:
         """Remember (or forget) why ``signal`` has no new value; log each new problem once."""
@@ -181,9 +185,10 @@ class DemoLink(DeviceLink):
             for signal, value in measured_values(measured).items()
         }
 
-    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> None:
+    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> float:
         """Hold ``kw`` from now on."""
         self._setpoint_kw = kw
+        return kw
 
 
 class _SetpointWriter:
@@ -197,11 +202,12 @@ class _SetpointWriter:
         # Some inverters count charging as positive: the setpoint is sent negated.
         self.sign = -1.0 if config[CONF_INVERT_SETPOINT] else 1.0
 
-    async def async_write(self, kw: float) -> None:
+    async def async_write(self, kw: float) -> float:
+        """Send ``kw`` and return what the target was given (within a number's own range)."""
         value_kw = self.sign * kw + 0.0
         if self.target == TARGET_NUMBER:
-            await self._async_set_number(value_kw)
-        elif self.target == TARGET_MQTT:
+            return self.sign * await self._async_set_number(value_kw) + 0.0
+        if self.target == TARGET_MQTT:
             payload = {
                 "power_kw": round(value_kw, 4),
                 "power_w": round(value_kw * 1000),
@@ -220,6 +226,7 @@ class _SetpointWriter:
                 raise DeviceError(
                     f"MQTT {self.topic}: cannot publish the setpoint: {err}"
                 ) from err
+        return kw
 
     def _mqtt_connected(self) -> bool:
         try:
@@ -228,7 +235,8 @@ class _SetpointWriter:
             # MQTT is not set up.
             return False
 
-    async def _async_set_number(self, kw: float) -> None:
+    async def _async_set_number(self, kw: float) -> float:
+        """Set the number entity to ``kw`` within its own range; return the kW it was set to."""
         state = self.hass.states.get(str(self.entity_id))
         if state is None or state.state == STATE_UNAVAILABLE:
             raise DeviceError(f"{self.entity_id} is not available")
@@ -252,6 +260,7 @@ class _SetpointWriter:
             )
         except (HomeAssistantError, ValueError) as err:
             raise DeviceError(f"{self.entity_id}: {err}") from err
+        return float(PowerConverter.convert(value, unit, UnitOfPower.KILO_WATT))
 
 
 class _HomeAssistantLink(DeviceLink):
@@ -276,9 +285,9 @@ class _HomeAssistantLink(DeviceLink):
         """Whether a setpoint target is configured."""
         return self.writer.target in (TARGET_NUMBER, TARGET_MQTT)
 
-    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> None:
+    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> float:
         """Set the number entity or publish to the topic."""
-        await self.writer.async_write(kw)
+        return await self.writer.async_write(kw)
 
 
 class EntityLink(_HomeAssistantLink):
@@ -463,10 +472,12 @@ class ModbusLink(DeviceLink):
                 self._readings[signal] = Reading(value, now)
         return values
 
-    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> None:
+    async def async_write(self, kw: float, soc_pct: float, battery: Battery) -> float:
         """Write the setpoint register and verify it by reading it back."""
         try:
-            await self.device.write_setpoint(kw, soc_pct=soc_pct, battery=battery)
+            return await self.device.write_setpoint(
+                kw, soc_pct=soc_pct, battery=battery
+            )
         except ModbusDeviceError as err:
             raise DeviceError(str(err)) from err
 

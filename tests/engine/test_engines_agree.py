@@ -26,6 +26,8 @@ from custom_components.phoenyra_ems.engine.model import (
 from custom_components.phoenyra_ems.engine.optimizer import scenario_slots, solve_highs
 from custom_components.phoenyra_ems.engine.strategies import StrategySettings, preset
 
+from .test_strategies import tied_day
+
 pytestmark = pytest.mark.skipif(
     not cvxpy_available(), reason="cvxpy is not installed here"
 )
@@ -131,22 +133,10 @@ def test_engines_agree_where_pv_scenarios_cover_part_of_the_horizon() -> None:
 
 
 def test_engines_plan_the_same_schedule_where_plans_tie() -> None:
-    # Four hours of surplus PV exported for nothing, then four hours of load at one price: many
-    # schedules cost the same. The strategies' tie-break (HOLDING_EUR_KWH_H) leaves one, so the
-    # engines agree on the schedule, not only on its cost (without it cvxpy's plan discharged
-    # 5 kW into the zero-price grid in the surplus, to refill from PV later).
-    problem = PlanningProblem(
-        start=datetime(2026, 5, 12, 8, tzinfo=UTC),
-        slot_minutes=15,
-        spot_eur_kwh=np.repeat([-0.01, 0.3], 16),
-        load_kw=np.full(32, 2.0),
-        pv_kw=np.repeat([5.0, 0.0], 16),
-        soc_pct=50,
-        battery=Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5),
-        grid=Grid(max_import_kw=20, max_export_kw=20),
-        tariff=Tariff(vat_pct=20, grid_fee_eur_kwh=0.1, export_floor_eur_kwh=0.0),
-        terminal_value_eur_kwh=0.0,
-    )
+    # Many schedules of tied_day cost the same. The strategies' tie-break (HOLDING_EUR_KWH_H) leaves
+    # one, so the engines agree on the schedule, not only on its cost (without it cvxpy's plan
+    # discharged 5 kW into the zero-price grid during the surplus, to refill from PV later).
+    problem = tied_day()
     planned = preset(problem, Strategy.ARBITRAGE, StrategySettings())
     highs, cvx = solve_highs(planned), solve_cvxpy(planned)
     assert highs.battery_kw == pytest.approx(cvx.battery_kw, abs=1e-6)

@@ -267,20 +267,14 @@ def test_manual_strategy() -> None:
     assert selection.reason == "load_balancing: chosen manually"
 
 
-# Peak shaving keeps its energy for peaks, and load balancing shapes grid power: the quarter-hours
-# are not equal to them.
-@pytest.mark.parametrize("strategy", [Strategy.ARBITRAGE, Strategy.SELF_CONSUMPTION])
-def test_among_equal_plans_the_battery_stores_early_and_releases_late(
-    strategy: Strategy,
-) -> None:
-    # Four hours of 3 kW surplus PV at a negative spot price (exported for nothing), then four
-    # hours of 2 kW load at one price. Which surplus quarter-hours fill the battery, and which
-    # evening ones it covers, costs the same: the plan stores the first and covers the last.
-    spot = np.repeat([-0.01, 0.3], 16)
-    problem = PlanningProblem(
+def tied_day() -> PlanningProblem:
+    """Four hours of 3 kW surplus PV at a negative spot price (exported for nothing), then four hours
+    of 2 kW load at one price: which surplus quarter-hours fill the battery, and which evening ones it
+    covers, costs the same."""
+    return PlanningProblem(
         start=datetime(2026, 5, 12, 8, tzinfo=UTC),
         slot_minutes=15,
-        spot_eur_kwh=spot,
+        spot_eur_kwh=np.repeat([-0.01, 0.3], 16),
         load_kw=np.full(32, 2.0),
         pv_kw=np.repeat([5.0, 0.0], 16),
         soc_pct=50,
@@ -289,6 +283,16 @@ def test_among_equal_plans_the_battery_stores_early_and_releases_late(
         tariff=Tariff(vat_pct=20, grid_fee_eur_kwh=0.1, export_floor_eur_kwh=0.0),
         terminal_value_eur_kwh=0.0,
     )
+
+
+# Peak shaving keeps its energy for peaks, and load balancing shapes grid power: the quarter-hours
+# are not equal to them.
+@pytest.mark.parametrize("strategy", [Strategy.ARBITRAGE, Strategy.SELF_CONSUMPTION])
+def test_among_equal_plans_the_battery_stores_early_and_releases_late(
+    strategy: Strategy,
+) -> None:
+    # The plan stores the first surplus quarter-hours and covers the last evening ones.
+    problem = tied_day()
     battery_kw = plan_strategy(problem, SETTINGS, strategy).plan.battery_kw
     charged = -np.clip(battery_kw[:16], None, 0)
     # 4 kWh of room take about 4.2 kWh at 95 %: five quarter-hours at 3 kW and a part of the sixth.

@@ -302,7 +302,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         # The battery power decided last (what was written, or would have been in a dry run).
         self.setpoint_kw = 0.0
         # What the device was given last (its own range may be narrower than the battery's), and
-        # the setpoint that was (the write policy's deadband compares setpoints).
+        # the setpoint sent then, which the write policy's deadband compares with the next.
         self.written_kw: float | None = None
         self._commanded_kw: float | None = None
         self._written_at: float | None = None

@@ -35,7 +35,9 @@ import numpy as np
 from custom_components.phoenyra_ems.engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
     LOAD_QUANTILE,
+    OUTCOME_DAYS,
     PEAK_HELD_DAYS,
+    PV_DEPARTURE_REST_OF_TODAY,
     PV_PROFILE_DAYS,
     LoadForecastSettings,
     Series,
@@ -43,8 +45,9 @@ from custom_components.phoenyra_ems.engine.forecast import (
     forecast_loads,
     held_peak_kw,
     lowest_held_limits_kw,
+    net_load_outcomes,
     recent_days_pv,
-    sunnier_pv,
+    recent_departures,
 )
 from custom_components.phoenyra_ems.engine.horizon import (
     PLAN_HORIZON,
@@ -200,9 +203,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "site",
     )
     p.add_argument(
-        "--no-pv-scenario",
+        "--no-outcomes",
         action="store_true",
-        help="plan on the PV forecast alone, without weighing a sunnier day beside it",
+        help="plan on the forecasts alone, without weighing the recent days' departures from "
+        "them as other outcomes",
     )
     p.add_argument(
         "--site-tz",
@@ -418,14 +422,21 @@ def main(argv: list[str]) -> None:
             pv_forecast = blend_pv(pv_published[i : i + horizon], recent_pv)
         else:
             pv_forecast = recent_pv
-        # As the integration: a sunnier day beside the forecast, from the recent days (none where
-        # the planner is told the real PV).
-        sunnier = (
-            None
-            if args.no_pv_scenario
-            or (foresight and args.perfect_forecasts in ("pv", "both"))
-            else sunnier_pv(pv_history, per_day, pv_forecast)
-        )
+        # As the integration: the recent days' departures from their usual day as other outcomes
+        # beside the forecasts (none for a future the planner is told).
+        outcome_history = slice(max(0, i - OUTCOME_DAYS * per_day), i)
+        departures = {
+            name: ()
+            if args.no_outcomes
+            or (foresight and args.perfect_forecasts in (name, "both"))
+            else recent_departures(
+                series[outcome_history], per_day, horizon, rest_of_today=share
+            )
+            for name, series, share in (
+                ("load", load, 1.0),
+                ("pv", pv, PV_DEPARTURE_REST_OF_TODAY),
+            )
+        }
         problem = PlanningProblem(
             start=t,
             slot_minutes=site.step_min,
@@ -433,7 +444,9 @@ def main(argv: list[str]) -> None:
             load_kw=load_forecasts[0],
             load_high_kw=load_forecasts[-1] if cautious else None,
             pv_kw=pv_forecast,
-            pv_scenarios_kw=() if sunnier is None else (sunnier,),
+            net_load_outcomes_kw=net_load_outcomes(
+                load_forecasts[0], pv_forecast, departures["load"], departures["pv"]
+            ),
             soc_pct=sim.soc_pct,
             battery=battery,
             grid=grid,
@@ -581,7 +594,7 @@ def main(argv: list[str]) -> None:
         "pv_forecast": "real future"
         if args.perfect_forecasts in ("pv", "both")
         else args.pv_forecast_column or "recent days",
-        "sunnier_day": not args.no_pv_scenario,
+        "outcomes": not args.no_outcomes,
         "tariff": args.tariff,
         "cost_no_battery_eur": round(none.cost_eur, 2),
         "cost_ems_eur": round(ems.cost_eur, 2),

@@ -19,7 +19,12 @@ import time
 from typing import TYPE_CHECKING
 
 from custom_components.phoenyra_ems.engine import cvxpy_engine
-from custom_components.phoenyra_ems.engine.forecast import PV_PROFILE_DAYS, sunnier_pv
+from custom_components.phoenyra_ems.engine.forecast import (
+    OUTCOME_DAYS,
+    PV_DEPARTURE_REST_OF_TODAY,
+    net_load_outcomes,
+    recent_departures,
+)
 from custom_components.phoenyra_ems.engine.model import (
     Battery,
     Grid,
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 SIZES = (96, 192, 672)
-# The windows start a week into the data, so that each has the recent days its sunnier day needs.
+# The windows start a week into the data, so that each has the recent days its outcomes need.
 WEEK = 7 * 96
 BATTERY = Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5)
 GRID = Grid(max_import_kw=17, max_export_kw=10)
@@ -45,14 +50,23 @@ GRID = Grid(max_import_kw=17, max_export_kw=10)
 def problem(site: SiteData, first: int, slots: int) -> PlanningProblem:
     """Return the planning problem of ``slots`` slots from slot ``first``.
 
-    With the sunnier day the integration weighs beside the PV forecast, from the week before.
+    With the other outcomes the integration weighs beside the forecasts, from the week before.
     """
     # Windows past the data's end start over a week in (the bundled demo data has four weeks).
     first = WEEK + (first - WEEK) % (len(site.load_kw) - WEEK - slots)
     spot, load, pv = site.window(first, slots)
     per_day = 1440 // site.step_min
-    sunnier = sunnier_pv(
-        site.pv_kw[max(0, first - PV_PROFILE_DAYS * per_day) : first], per_day, pv
+    history = slice(max(0, first - OUTCOME_DAYS * per_day), first)
+    outcomes = net_load_outcomes(
+        load,
+        pv,
+        recent_departures(site.load_kw[history], per_day, slots),
+        recent_departures(
+            site.pv_kw[history],
+            per_day,
+            slots,
+            rest_of_today=PV_DEPARTURE_REST_OF_TODAY,
+        ),
     )
     return PlanningProblem(
         start=site.start + timedelta(minutes=site.step_min * first),
@@ -60,7 +74,7 @@ def problem(site: SiteData, first: int, slots: int) -> PlanningProblem:
         spot_eur_kwh=spot,
         load_kw=load,
         pv_kw=pv,
-        pv_scenarios_kw=() if sunnier is None else (sunnier,),
+        net_load_outcomes_kw=outcomes,
         soc_pct=50.0,
         battery=BATTERY,
         grid=GRID,

@@ -239,8 +239,10 @@ async def test_new_live_site_learns_from_its_load_sensors_history(
     assert ems.forecast_sources["load"] == "built-in, recorder, sensor.house_load"
     assert_evening_peak(entry)
     # Its PV comes from the demo household's days until it has its own; their spread says nothing
-    # about this array, so the plan weighs no sunnier day.
-    assert ems.problem.pv_scenarios_kw == ()
+    # about this array, so the plan weighs none of their departures; its own recorded evenings
+    # are alike, so there is no other outcome to weigh at all.
+    assert ems.pv_outcomes_kw == ()
+    assert ems.problem.net_load_outcomes_kw == ()
 
 
 async def test_a_solar_forecast_is_averaged_with_the_arrays_recorded_days(

@@ -122,12 +122,16 @@ async def test_demo_forecasts_learn_from_the_replayed_past(
     noon = slot_of(entry, "2026-05-13T13:00:00+02:00")
     assert problem.pv_kw[night] == 0
     assert problem.pv_kw[noon] > 0.5
-    # Beside the forecast the plan weighs a sunnier day, as the best of the replayed week's days
-    # was; dark at night too.
-    (sunnier,) = problem.pv_scenarios_kw
-    assert (sunnier >= problem.pv_kw - 1e-9).all()
-    assert sunnier[noon] > problem.pv_kw[noon] + 0.1
-    assert sunnier[night] == 0
+    # Beside the forecast the plan weighs each of the replayed week's days' departures from their
+    # usual day: sunnier and duller noons than the forecast's, and at night no PV in any of them.
+    outcomes = problem.net_load_outcomes_kw
+    assert len(outcomes) == 7
+    forecast = problem.load_kw - problem.pv_kw
+    at_noon = [outcome[noon] for outcome in outcomes]
+    assert min(at_noon) < forecast[noon] - 0.1
+    assert max(at_noon) > forecast[noon] + 0.1
+    assert all(outcome[night] >= 0 for outcome in outcomes)
+    assert [pv[night] for pv in ems.pv_outcomes_kw] == [0] * 7
 
 
 async def test_prophet_forecasts_the_load_where_installed(hass: HomeAssistant) -> None:
@@ -358,11 +362,18 @@ async def test_forecast_alternatives_are_computed_only_when_asked(
         ems.problem.load_high_kw.tolist(), abs=1e-4
     )
     assert all(slot["load_high_kw"] >= slot["load_kw"] for slot in plain["slots"])
-    # And the sunnier PV the plan weighs.
+    # And the sunniest and dullest of the recent days' PV the plan weighs.
     assert [slot["pv_high_kw"] for slot in plain["slots"]] == pytest.approx(
-        ems.problem.pv_scenarios_kw[0].tolist(), abs=1e-4
+        np.max(ems.pv_outcomes_kw, axis=0).tolist(), abs=1e-4
     )
-    assert all(slot["pv_kw"] <= slot["pv_high_kw"] for slot in plain["slots"])
+    assert [slot["pv_low_kw"] for slot in plain["slots"]] == pytest.approx(
+        np.min(ems.pv_outcomes_kw, axis=0).tolist(), abs=1e-4
+    )
+    assert all(
+        slot["pv_low_kw"] <= slot["pv_kw"] <= slot["pv_high_kw"]
+        for slot in plain["slots"]
+    )
+    assert any(slot["pv_high_kw"] > slot["pv_kw"] + 0.1 for slot in plain["slots"])
     # Nobody asked: nothing was computed.
     assert ems.forecaster._alternatives is None
 

@@ -214,7 +214,8 @@ def test_tabs_show_their_data(admin_page: Page, screenshots: Path) -> None:
     assert any("used by the plan" in label for label in series_labels(page, "load"))
     assert "Cautious load (peak shaving plans on it)" in series_labels(page, "load")
     assert any("used by the plan" in label for label in series_labels(page, "pv"))
-    assert "Sunnier day (the plan weighs it)" in series_labels(page, "pv")
+    assert "Sunniest recent day (the plan weighs it)" in series_labels(page, "pv")
+    assert "Dullest recent day (the plan weighs it)" in series_labels(page, "pv")
 
     open_tab(page, "settings")
     settings = page.locator("phoenyra-ems-panel phoenyra-ems-settings")

@@ -75,9 +75,11 @@ from .const import (
 from .device import DeviceError, device_config, device_link
 from .engine.control import Fallback, fresh_values, measurement, self_consumption_kw
 from .engine.cvxpy_engine import cvxpy_available, solve_cvxpy
+from .engine.forecast import net_load_outcomes
 from .engine.horizon import plan_end, prices_known_until
 from .engine.model import (
     Battery,
+    FloatArray,
     Grid,
     InvalidInputError,
     Measurement,
@@ -292,6 +294,9 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
         self.forecast_sources: dict[str, str] = {}
         # The inputs of the last planning run: the forecasts the plan was made for.
         self.problem: PlanningProblem | None = None
+        # The PV of the recent days the last plan weighed (the PV forecast with each day's departure),
+        # for the Forecasts tab: the plan itself knows only their net loads.
+        self.pv_outcomes_kw: tuple[FloatArray, ...] = ()
         # Which of the plan's prices are forecast (True) rather than published.
         self.price_is_forecast: BoolArray = np.zeros(0, dtype=np.bool_)
         self.strategy_choice = strategy_choice(entry.options)
@@ -449,6 +454,9 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 settings = replace(settings, peak_held_kw=held or 0.0)
             pv = await self.forecaster.async_pv(start, slots, slot_minutes)
             self.forecast_sources = {"load": load.source, "pv": pv.source}
+            self.pv_outcomes_kw = tuple(
+                np.clip(pv.values + departure, 0, None) for departure in pv.departures
+            )
             # CPU work (a profile over weeks of prices): off the event loop.
             spot, price_is_forecast = await self.hass.async_add_executor_job(
                 partial(
@@ -467,7 +475,9 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 load_kw=load.values,
                 load_high_kw=load.high,
                 pv_kw=pv.values,
-                pv_scenarios_kw=pv.scenarios,
+                net_load_outcomes_kw=net_load_outcomes(
+                    load.values, pv.values, load.departures, pv.departures
+                ),
                 soc_pct=self.measurement.soc_pct,
                 battery=self.site.battery,
                 grid=self.site.grid,

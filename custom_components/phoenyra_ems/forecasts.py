@@ -53,7 +53,9 @@ from .const import (
 from .engine.forecast import (
     CAUTIOUS_LOAD_QUANTILE,
     LOAD_QUANTILE,
+    OUTCOME_DAYS,
     PEAK_HELD_DAYS,
+    PV_DEPARTURE_REST_OF_TODAY,
     PV_PROFILE_DAYS,
     LoadForecastSettings,
     Series,
@@ -62,7 +64,7 @@ from .engine.forecast import (
     held_peak_kw,
     mean_series,
     recent_days_pv,
-    sunnier_pv,
+    recent_departures,
 )
 from .engine.model import Battery, InvalidInputError
 from .engine.prophet_forecast import prophet_available, prophet_forecast_load
@@ -218,8 +220,9 @@ class ForecastResult:
     source: str
     # A cautious forecast, a value each slot rarely exceeds (the load's, for peak shaving).
     high: FloatArray | None = None
-    # Other days it may turn out to be (the PV's: a sunnier one, sunnier_pv).
-    scenarios: tuple[FloatArray, ...] = ()
+    # How each of the recent days departed from their usual day, over the plan's slots
+    # (recent_departures): with the other forecast's, the plan's other outcomes.
+    departures: tuple[FloatArray, ...] = ()
 
 
 @dataclass(slots=True)
@@ -366,6 +369,9 @@ class SiteForecaster:
         self._runs += 1
         grid_slots = slots * slot_minutes // GRID_MINUTES
         history, source = await self._async_load_history(start)
+        departures = self._departures(
+            days_before(history, start, OUTCOME_DAYS), source, grid_slots, slot_minutes
+        )
         built_in, high = await self._async_built_in_load(history, start, grid_slots)
         values: FloatArray | None = None
         method = METHOD_BUILT_IN
@@ -381,7 +387,34 @@ class SiteForecaster:
         load_kw = to_slots(np.clip(values, 0, None), slot_minutes)
         # Never below the forecast itself (Prophet's may lie above the built-in quantile).
         high_kw = np.maximum(to_slots(np.clip(high, 0, None), slot_minutes), load_kw)
-        return ForecastResult(load_kw, source, high=high_kw)
+        return ForecastResult(
+            load_kw,
+            source,
+            high=high_kw,
+            departures=departures,
+        )
+
+    def _departures(
+        self,
+        history: FloatArray,
+        source: str,
+        slots: int,
+        slot_minutes: int,
+        rest_of_today: float = 1.0,
+    ) -> tuple[FloatArray, ...]:
+        """Return the recent days' departures (recent_departures) on the plan's slots.
+
+        From the site's own recorded days (``source``); a live site still learning from the demo
+        household's replay has none (those days say nothing about it).
+        """
+        if not self._demo and source == DEMO_REPLAY:
+            return ()
+        return tuple(
+            to_slots(departure, slot_minutes)
+            for departure in recent_departures(
+                history, 1440 // GRID_MINUTES, slots, rest_of_today=rest_of_today
+            )
+        )
 
     async def async_held_peak(self, start: datetime, battery: Battery) -> float | None:
         """Return the lowest import limit ``battery`` would have held on each of the past days.
@@ -494,19 +527,18 @@ class SiteForecaster:
             self.updated["pv"] = start
         self.used["pv"] = method
         values = np.clip(values, 0, None)
-        # However it was forecast, the plan also weighs a sunnier day, as much sunnier as the best
-        # of the site's recent days was (the plan's PV scenario); a live site without recorded days
-        # has none (the demo household's days say nothing about its array).
+        # However it was forecast, the plan also weighs the recent days' departures from it.
         recent_kw, recent_source = await self._async_recent_pv_history(start)
-        sunnier = (
-            sunnier_pv(recent_kw, 1440 // GRID_MINUTES, values)
-            if self._demo or recent_source != DEMO_REPLAY
-            else None
-        )
         return ForecastResult(
             to_slots(values, slot_minutes),
             source,
-            scenarios=() if sunnier is None else (to_slots(sunnier, slot_minutes),),
+            departures=self._departures(
+                recent_kw,
+                recent_source,
+                grid_slots,
+                slot_minutes,
+                PV_DEPARTURE_REST_OF_TODAY,
+            ),
         )
 
     async def _async_recent_pv_history(self, start: datetime) -> tuple[FloatArray, str]:

@@ -176,11 +176,15 @@ def forecast_report(coordinator: EmsCoordinator) -> dict[str, Any]:
         # The cautious load forecast peak shaving plans on.
         for slot, high in zip(slots, problem.load_high_kw, strict=True):
             slot["load_high_kw"] = round(float(high), 4)
-    if problem.pv_scenarios_kw:
-        # The sunniest PV the plan's battery schedule is costed against (its PV scenarios).
-        sunniest = np.max(problem.pv_scenarios_kw, axis=0)
-        for slot, high in zip(slots, sunniest, strict=True):
-            slot["pv_high_kw"] = round(float(high), 4)
+    pv_outcomes = coordinator.pv_outcomes_kw
+    if problem.net_load_outcomes_kw and pv_outcomes:
+        # The sunniest and the dullest of the recent days' PV the plan weighs, at each slot.
+        for name, envelope in (
+            ("pv_high_kw", np.max(pv_outcomes, axis=0)),
+            ("pv_low_kw", np.min(pv_outcomes, axis=0)),
+        ):
+            for slot, value in zip(slots, envelope, strict=True):
+                slot[name] = round(float(value), 4)
     return {
         "start": problem.start.isoformat(),
         "slot_minutes": problem.slot_minutes,

@@ -223,7 +223,7 @@ export function alternativeLabel(t, alternative) {
  * The load or PV forecast per slot (``key``: load_kw or pv_kw). With ``alternatives`` (every forecast the
  * site has, the plan's own marked ``used``) the plan's is drawn filled and the others as dashed lines.
  * ``extras`` (each a key, label and colour) are series the plan also weighs, dotted where the slots carry
- * them: the cautious load, the sunnier PV. ``series`` counts the forecasts compared, not them.
+ * them: the cautious load, the sunniest and dullest recent days' PV. ``series`` counts the forecasts compared, not them.
  */
 export function forecastSeriesChart(hass, t, colors, forecast, key, label, color, alternatives, palette, extras) {
   const slots = forecast?.slots || [];
@@ -270,7 +270,7 @@ export function forecastSeriesChart(hass, t, colors, forecast, key, label, color
     }
   }
   const compared = datasets.length;
-  // Dotted: what else the plan weighs (the cautious load, the sunnier PV).
+  // Dotted: what else the plan weighs (the cautious load, the recent days' PV).
   for (const extra of extras || []) {
     if (!slots.every((s) => Number.isFinite(s[extra.key]))) continue;
     datasets.push({

@@ -94,7 +94,10 @@ class PhoenyraEmsForecasts extends LitElement {
           colors.solar,
           alternatives?.pv,
           palette,
-          [{ key: "pv_high_kw", label: t("pv_sunnier"), color: colors.gridOut }],
+          [
+            { key: "pv_high_kw", label: t("pv_sunniest"), color: colors.gridOut },
+            { key: "pv_low_kw", label: t("pv_dullest"), color: colors.secondary },
+          ],
         ),
       };
     }

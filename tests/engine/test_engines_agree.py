@@ -15,6 +15,7 @@ from custom_components.phoenyra_ems.engine.cvxpy_engine import (
     cvxpy_available,
     solve_cvxpy,
 )
+from custom_components.phoenyra_ems.engine.forecast import OUTCOME_DAYS
 from custom_components.phoenyra_ems.engine.model import (
     Battery,
     Grid,
@@ -23,7 +24,7 @@ from custom_components.phoenyra_ems.engine.model import (
     Strategy,
     Tariff,
 )
-from custom_components.phoenyra_ems.engine.optimizer import scenario_slots, solve_highs
+from custom_components.phoenyra_ems.engine.optimizer import outcome_slots, solve_highs
 from custom_components.phoenyra_ems.engine.strategies import StrategySettings, preset
 
 from .test_strategies import tied_day
@@ -83,7 +84,11 @@ def problems(draw: st.DrawFn) -> PlanningProblem:
         ),
         objective=objective,
         grid_target_kw=series(-3, 5),
-        pv_scenarios_kw=tuple(series(0, 10) for _ in range(draw(st.integers(0, 2)))),
+        # Other outcomes, up to as many as the integration weighs (OUTCOME_DAYS), some of them
+        # crossing the forecast's net load.
+        net_load_outcomes_kw=tuple(
+            series(-10, 8) for _ in range(draw(st.integers(0, OUTCOME_DAYS)))
+        ),
     )
 
 
@@ -111,8 +116,8 @@ def test_engines_agree_and_keep_every_limit(problem: PlanningProblem) -> None:
             assert np.all(plan.battery_kw <= deficit + 1e-6)
 
 
-def test_engines_agree_where_pv_scenarios_cover_part_of_the_horizon() -> None:
-    # Three days of hours: the sunnier day covers the first two (optimizer.PV_SCENARIO_HOURS).
+def test_engines_agree_where_outcomes_cover_part_of_the_horizon() -> None:
+    # Three days of hours: the other outcomes cover the first two (optimizer.OUTCOME_HOURS).
     hours = np.arange(72)
     pv = np.clip(np.sin((hours % 24 - 6) / 12 * np.pi), 0, None) * 3
     problem = PlanningProblem(
@@ -121,13 +126,13 @@ def test_engines_agree_where_pv_scenarios_cover_part_of_the_horizon() -> None:
         spot_eur_kwh=0.1 + 0.05 * np.cos(hours / 24 * 2 * np.pi),
         load_kw=np.full(72, 0.8),
         pv_kw=pv,
-        pv_scenarios_kw=(pv * 1.6,),
+        net_load_outcomes_kw=(0.8 - pv * 1.6, 1.2 - pv * 0.3),
         soc_pct=40,
         battery=Battery(capacity_kwh=10, max_charge_kw=5, max_discharge_kw=5),
         grid=Grid(max_import_kw=17, max_export_kw=10),
         tariff=Tariff(),
     )
-    assert scenario_slots(problem) == 48
+    assert outcome_slots(problem) == 48
     highs, cvx = solve_highs(problem), solve_cvxpy(problem)
     assert highs.objective_eur == pytest.approx(cvx.objective_eur, rel=1e-6, abs=1e-6)
 
@@ -150,7 +155,7 @@ from datetime import UTC, datetime
 import numpy as np
 from custom_components.phoenyra_ems.engine.cvxpy_engine import solve_cvxpy
 from custom_components.phoenyra_ems.engine.model import Battery, Grid, PlanningProblem, Tariff
-from custom_components.phoenyra_ems.engine.optimizer import scenario_slots, solve_highs
+from custom_components.phoenyra_ems.engine.optimizer import solve_highs
 p = PlanningProblem(start=datetime(2026, 1, 1, tzinfo=UTC), slot_minutes=60, spot_eur_kwh=np.array([0.1, 0.3]),
     load_kw=np.ones(2), pv_kw=np.zeros(2), soc_pct=50, battery=Battery(capacity_kwh=5, max_charge_kw=2,
     max_discharge_kw=2), grid=Grid(max_import_kw=10, max_export_kw=10), tariff=Tariff())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from custom_components.phoenyra_ems.engine.forecast import (
-    SUNNIER_REST_OF_TODAY,
+    DEPARTURE_GROW_HOURS,
     LoadForecastSettings,
     Series,
     daily_profile,
@@ -20,7 +20,8 @@ from custom_components.phoenyra_ems.engine.forecast import (
     held_peak_kw,
     lowest_held_limits_kw,
     mean_series,
-    sunnier_pv,
+    net_load_outcomes,
+    recent_departures,
     utc_offsets_us,
 )
 from custom_components.phoenyra_ems.engine.model import Battery, InvalidInputError
@@ -452,56 +453,74 @@ def test_utc_offsets_are_those_of_the_time_zone(zone: str) -> None:
     assert utc_offsets_us(stamps_us, tz).tolist() == expected
 
 
-def test_the_sunnier_day_is_the_best_recent_day() -> None:
+def grown(horizon: int, slots_per_day: int) -> np.ndarray:
+    """How far a departure has grown in at each forecast slot (DEPARTURE_GROW_HOURS)."""
+    lead_h = np.arange(1, horizon + 1) * 24 / slots_per_day
+    return 1 - np.exp(-lead_h / DEPARTURE_GROW_HOURS)
+
+
+def test_departures_are_the_recent_days_distances_from_their_mean() -> None:
     sunny = np.array([0.0, 2.0, 4.0, 2.0])
     cloudy = sunny / 4
     # A week of sunny and cloudy days; the last slot is the day's last: the forecast starts a day.
-    history = np.concatenate([sunny, cloudy, sunny, cloudy, cloudy, sunny, cloudy])
-    forecast = daily_profile(history, 4, 8, days=7, level_slots=0)
-    sunnier = sunnier_pv(history, 4, forecast, days=7)
-    # It reaches the sunny days at every time of day; the night stays dark.
-    assert sunnier == pytest.approx(np.tile(sunny, 2))
-    # It keeps the forecast's own shape: a forecast above the profile (a bright morning so far)
-    # moves it by as much.
-    brighter = forecast + np.array([1.0, 0.5, 0, 0, 0, 0, 0, 0])
-    assert sunnier_pv(history, 4, brighter, days=7) == pytest.approx(
-        np.tile(sunny, 2) + brighter - forecast
+    week = [sunny, cloudy, sunny, cloudy, cloudy, sunny, cloudy]
+    history = np.concatenate(week)
+    departures = recent_departures(history, 4, 8, days=7)
+    mean = np.mean(week, axis=0)
+    # One per day, the most recent first, at the same times of day, grown in over the first hours.
+    assert len(departures) == 7
+    for departure, day in zip(departures, week[::-1], strict=True):
+        assert departure == pytest.approx(np.tile(day - mean, 2) * grown(8, 4))
+    # Fewer days asked for: the last ones, about their own mean.
+    assert recent_departures(history, 4, 4, days=2)[0] == pytest.approx(
+        (cloudy - (sunny + cloudy) / 2) * grown(4, 4)
     )
 
 
-def test_the_rest_of_today_is_less_open_to_a_sunnier_sky_than_tomorrow() -> None:
+def test_the_rest_of_today_departs_less_than_tomorrow() -> None:
     sunny = np.array([0.0, 0.0, 1.0, 2.0, 4.0, 2.0, 1.0, 0.0])
     cloudy = sunny / 4
     week = [sunny, cloudy, sunny, cloudy, cloudy, sunny, cloudy]
     # The forecast starts at noon (slot 4 of 8): three slots of today's light remain.
-    history = np.concatenate([*week, sunny[:4]])
-    forecast = daily_profile(history, 8, 16, days=7, level_slots=0)
-    sunnier = sunnier_pv(history, 8, forecast, days=7)
-    assert sunnier is not None
-    excess = sunnier - forecast
-    # Tomorrow at the same times of day the whole spread of the recent days, today half of it.
-    assert min(excess[8:11]) > 0.2
-    assert excess[:3] == pytest.approx(SUNNIER_REST_OF_TODAY * excess[8:11])
-    assert SUNNIER_REST_OF_TODAY < 1
-    # The night between stays dark.
-    assert excess[3:6] == pytest.approx(0.0)
+    history = np.concatenate([*week[1:], sunny[:4]])
+    full = recent_departures(history, 8, 16, days=7)
+    pv = recent_departures(history, 8, 16, days=7, rest_of_today=0.5)
+    for whole, today_halved in zip(full, pv, strict=True):
+        assert today_halved[:3] == pytest.approx(0.5 * whole[:3])
+        assert today_halved[3:] == pytest.approx(whole[3:])
+    # The sunny days lie above the mean in today's light and tomorrow's; the night stays dark.
+    assert min(full[1][8:11]) > 0.2
+    assert full[1][3:6] == pytest.approx(0.0)
 
 
-def test_no_sunnier_day_without_days_that_differ() -> None:
+def test_no_departures_without_two_known_days() -> None:
     day = np.array([0.0, 2.0, 4.0, 2.0])
-    forecast = np.tile(day, 2)
-    # Less than two days known, a week of the same day, a site without PV: nothing to weigh.
-    assert sunnier_pv(day, 4, forecast) is None
-    assert sunnier_pv(np.tile(day, 7), 4, forecast) is None
-    assert sunnier_pv(np.zeros(28), 4, np.zeros(8)) is None
-    # A time of day no day knows counts as dark, as in the forecast.
-    gaps = np.tile(day, 3)
-    gaps[[2, 6, 10]] = np.nan
-    gaps[5] = 1.0
-    sunnier = sunnier_pv(gaps, 4, daily_profile(gaps, 4, 4, 3, level_slots=0), days=3)
-    assert sunnier is not None
-    assert sunnier[2] == 0
-    assert sunnier[1] == pytest.approx(2.0)
+    assert recent_departures(day, 4, 8) == ()
+    assert recent_departures(np.zeros(0), 4, 8) == ()
+    # A day unknown throughout is left out; an unknown value departs by nothing.
+    gaps = np.concatenate([np.full(4, np.nan), day, day * 2])
+    gaps[6] = np.nan
+    departures = recent_departures(gaps, 4, 4, days=3)
+    assert len(departures) == 2
+    assert departures[0][2] == 0
+    assert departures[0][1] == pytest.approx((4.0 - 3.0) * grown(4, 4)[1])
+
+
+def test_outcomes_pair_each_days_load_and_pv() -> None:
+    load, pv = np.array([1.0, 1.0, 1.0]), np.array([0.0, 2.0, 0.5])
+    busy = np.array([0.5, 0.5, 0.5])
+    dull = np.array([0.0, -1.5, -1.0])
+    outcomes = net_load_outcomes(load, pv, (busy, -busy), (dull, -dull))
+    # Day by day: the busier day's load with its duller PV; load and PV never below 0.
+    assert outcomes[0] == pytest.approx([1.5, 1.0, 1.5])
+    assert outcomes[1] == pytest.approx([0.5, -3.0, -1.0])
+    # Where the PV knows fewer days, the last days depart in the load alone.
+    assert net_load_outcomes(load, pv, (busy, busy), (dull,))[1] == pytest.approx(
+        load + busy - pv
+    )
+    # Nothing to weigh where no day departs.
+    assert net_load_outcomes(load, pv, (), ()) == ()
+    assert net_load_outcomes(load, pv, (np.zeros(3),) * 2, ()) == ()
 
 
 PLANT_BATTERY = Battery(

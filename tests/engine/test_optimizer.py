@@ -17,7 +17,10 @@ from custom_components.phoenyra_ems.engine.model import (
     PlanningProblem,
     Tariff,
 )
-from custom_components.phoenyra_ems.engine.optimizer import pv_outcomes, solve_highs
+from custom_components.phoenyra_ems.engine.optimizer import (
+    net_load_outcomes,
+    solve_highs,
+)
 from custom_components.phoenyra_ems.engine.simulator import SiteSeries
 
 START = datetime(2026, 5, 12, tzinfo=UTC)
@@ -407,7 +410,7 @@ def test_setpoint_lies_between_the_plan_and_the_held_exchange(
             assert min(planned, hold) - 1e-9 <= setpoint <= max(planned, hold) + 1e-9
 
 
-def sunny_day_problem(scenarios: tuple[np.ndarray, ...]) -> PlanningProblem:
+def sunny_day_problem(outcomes: tuple[np.ndarray, ...]) -> PlanningProblem:
     """A day of hourly slots: cheap night, a midday PV forecast of little surplus, a dear evening."""
     hours = np.arange(24)
     spot = np.select(
@@ -420,17 +423,17 @@ def sunny_day_problem(scenarios: tuple[np.ndarray, ...]) -> PlanningProblem:
         tariff=Tariff(export_floor_eur_kwh=0.0),
         # Nothing is worth keeping after the day: the evening is what the battery is for.
         terminal_value_eur_kwh=0.0,
-        pv_scenarios_kw=scenarios,
+        net_load_outcomes_kw=outcomes,
     )
 
 
 def expected_cost_eur(plan: Plan, p: PlanningProblem) -> float:
-    """Energy cost of the plan's battery schedule over the forecast and the scenarios, weighted."""
+    """Energy cost of the plan's battery schedule over the forecast and the outcomes, weighted."""
     import_price = p.tariff.import_price(p.spot_eur_kwh)
     export_price = np.minimum(p.tariff.export_price(p.spot_eur_kwh), import_price)
     total = 0.0
-    for weight, pv in pv_outcomes(p):
-        grid = p.load_kw - pv - plan.battery_kw
+    for weight, net_load in net_load_outcomes(p):
+        grid = net_load - plan.battery_kw
         energy = import_price * np.clip(grid, 0, None) - export_price * np.clip(
             -grid, 0, None
         )
@@ -440,11 +443,12 @@ def expected_cost_eur(plan: Plan, p: PlanningProblem) -> float:
     )
 
 
-def test_a_sunnier_scenario_leaves_room_for_the_sun() -> None:
+def test_a_sunnier_outcome_leaves_room_for_the_sun() -> None:
     hours = np.arange(24)
     sunny = np.where((hours >= 10) & (hours < 16), 3.0, 0.0)
     forecast_only = sunny_day_problem(())
-    hedged = sunny_day_problem((sunny,))
+    # Three of the recent days were that sunny.
+    hedged = sunny_day_problem((forecast_only.load_kw - sunny,) * 3)
     plan, hedged_plan = solve_highs(forecast_only), solve_highs(hedged)
 
     def grid_charged_before_noon_kwh(plan: Plan) -> float:
@@ -462,42 +466,84 @@ def test_a_sunnier_scenario_leaves_room_for_the_sun() -> None:
     assert hedged_plan.objective_eur == pytest.approx(
         expected_cost_eur(hedged_plan, hedged), abs=1e-6
     )
-    # Where the scenarios are the forecast itself, the plan is the forecast's.
-    same = solve_highs(sunny_day_problem((forecast_only.pv_kw,) * 2))
+    # Where the outcomes are the forecast itself, the plan is the forecast's.
+    same = solve_highs(
+        sunny_day_problem((forecast_only.load_kw - forecast_only.pv_kw,) * 2)
+    )
     assert same.objective_eur == pytest.approx(plan.objective_eur, abs=1e-9)
 
 
-def test_pv_scenarios_cover_the_first_two_days() -> None:
-    # Three days of the sunny-day problem: the sunnier day is weighed over the first 48 hours, the
-    # forecast alone after them.
+def test_a_duller_outcome_keeps_energy_for_the_evening() -> None:
+    # Full in the morning, dear at 06-10 and dearer in the evening, a midday surplus forecast that
+    # would refill the battery: the forecast alone sells the morning's energy and refills at noon.
+    # A dull day (no PV) would then buy the evening dearer; weighed, the plan sells less.
+    base = replace(sunny_day_problem(()), soc_pct=90)
+    forecast_pv = np.where((np.arange(24) >= 10) & (np.arange(24) < 16), 2.5, 0.0)
+    forecast = replace(base, pv_kw=forecast_pv)
+    hedged = replace(forecast, net_load_outcomes_kw=(forecast.load_kw,) * 3)
+    plan, hedged_plan = solve_highs(forecast), solve_highs(hedged)
+
+    def sold_before_noon_kwh(plan: Plan) -> float:
+        return float(plan.grid_export_kw[:10].sum())
+
+    assert sold_before_noon_kwh(plan) > 1.0
+    assert sold_before_noon_kwh(hedged_plan) < sold_before_noon_kwh(plan) - 0.5
+    assert hedged_plan.objective_eur == pytest.approx(
+        expected_cost_eur(hedged_plan, hedged), abs=1e-6
+    )
+
+
+def test_many_outcomes_cost_what_each_would() -> None:
+    # Seven outcomes crossing each other (and the forecast) at many points: the program lays the
+    # battery's net charging over one piece between each two of their kinks; its objective is the
+    # schedule's cost in every outcome, weighed, whichever pieces it ends on.
+    rng = np.random.default_rng(7)
+    base = sunny_day_problem(())
+    forecast = base.load_kw - base.pv_kw
+    outcomes = tuple(forecast + rng.normal(0, 1.5, 24) for _ in range(7))
+    hedged = replace(base, net_load_outcomes_kw=outcomes)
+    plan = solve_highs(hedged)
+    assert plan.objective_eur == pytest.approx(
+        expected_cost_eur(plan, hedged), abs=1e-6
+    )
+    # And no other schedule within the limits costs less over them: not the forecast's own plan,
+    # nor one with the battery idle.
+    for other in (solve_highs(base), solve_highs(replace(base, soc_pct=10.0))):
+        assert (
+            expected_cost_eur(plan, hedged) <= expected_cost_eur(other, hedged) + 1e-9
+        )
+
+
+def test_outcomes_cover_the_first_two_days() -> None:
+    # Three days of the sunny-day problem: the other outcome is weighed over the first 48 hours,
+    # the forecast alone after them.
     day = sunny_day_problem(())
+    load, pv = np.tile(day.load_kw, 3), np.tile(day.pv_kw, 3)
     three = replace(
         day,
         spot_eur_kwh=np.tile(day.spot_eur_kwh, 3),
-        load_kw=np.tile(day.load_kw, 3),
-        pv_kw=np.tile(day.pv_kw, 3),
-        pv_scenarios_kw=(np.tile(day.pv_kw, 3) * 3,),
+        load_kw=load,
+        pv_kw=pv,
+        net_load_outcomes_kw=(load - 3 * pv,),
     )
     plan = solve_highs(three)
     assert plan.objective_eur == pytest.approx(expected_cost_eur(plan, three), abs=1e-6)
-    (_, forecast), (_, sunnier) = pv_outcomes(three)
-    assert sunnier[:48] == pytest.approx(three.pv_scenarios_kw[0][:48])
+    (_, forecast), (_, sunnier) = net_load_outcomes(three)
+    assert sunnier[:48] == pytest.approx(three.net_load_outcomes_kw[0][:48])
     assert sunnier[48:] == pytest.approx(forecast[48:])
 
 
 @pytest.mark.parametrize(
-    ("scenarios", "message"),
+    ("outcomes", "message"),
     [
-        ((np.ones(3),) * 7, "at most 6 scenarios"),
+        ((np.ones(3),) * 10, "at most 9 outcomes"),
         ((np.ones(2),), "one value per slot"),
-        ((np.array([0.1, np.nan, 0.1]),), "numbers >= 0"),
-        ((np.array([0.1, -1.0, 0.1]),), "numbers >= 0"),
+        ((np.array([0.1, np.nan, 0.1]),), "must be numbers"),
+        ((np.array([0.1, np.inf, 0.1]),), "must be numbers"),
     ],
 )
-def test_bad_pv_scenarios_are_named(
-    scenarios: tuple[np.ndarray, ...], message: str
-) -> None:
+def test_bad_outcomes_are_named(outcomes: tuple[np.ndarray, ...], message: str) -> None:
     with pytest.raises(InvalidInputError) as err:
-        replace(problem(np.full(3, 0.1)), pv_scenarios_kw=scenarios)
-    assert err.value.field == "pv_scenarios_kw"
+        replace(problem(np.full(3, 0.1)), net_load_outcomes_kw=outcomes)
+    assert err.value.field == "net_load_outcomes_kw"
     assert message in str(err.value)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from custom_components.phoenyra_ems.engine.model import (
-    PV_SCENARIO_WEIGHT,
+    OUTCOME_WEIGHT,
     Battery,
     Grid,
     PlanningProblem,
@@ -421,25 +421,26 @@ def test_automatic_mode_from_warm_starts_is_as_optimal_as_each_strategy_alone() 
         )
 
 
-def test_plans_are_judged_on_the_pv_outcomes_they_weigh() -> None:
+def test_plans_are_judged_on_the_outcomes_they_weigh() -> None:
     problem = real_day(start=datetime(2026, 5, 12, 4), soc=30)
-    sunnier = problem.pv_kw * 1.8
-    hedged = replace(problem, pv_scenarios_kw=(sunnier,))
+    forecast = problem.load_kw - problem.pv_kw
+    outcomes = (problem.load_kw - problem.pv_kw * 1.8, problem.load_kw * 1.5)
+    hedged = replace(problem, net_load_outcomes_kw=outcomes)
     selection = select(hedged, SETTINGS, None)
-    # Peak shaving and load balancing plan without the sunnier day; the others weigh it.
+    # Peak shaving and load balancing plan without the other outcomes; the others weigh them.
     for strategy, weighed in (
         (Strategy.ARBITRAGE, True),
         (Strategy.SELF_CONSUMPTION, True),
         (Strategy.PEAK_SHAVING, False),
         (Strategy.LOAD_BALANCING, False),
     ):
-        assert bool(preset(hedged, strategy, SETTINGS).pv_scenarios_kw) is weighed
-    # Every plan's cost is its schedule's cost on the forecast and the sunnier day, weighed.
+        assert bool(preset(hedged, strategy, SETTINGS).net_load_outcomes_kw) is weighed
+    # Every plan's cost is its schedule's cost on the forecast and the other outcomes, weighed.
     for strategy, cost in selection.costs.items():
         plan = plan_strategy(hedged, SETTINGS, strategy).plan
-        expected = (1 - PV_SCENARIO_WEIGHT) * site_cost(
-            plan, SETTINGS, problem.load_kw - problem.pv_kw
-        ) + PV_SCENARIO_WEIGHT * site_cost(plan, SETTINGS, problem.load_kw - sunnier)
+        expected = (1 - 2 * OUTCOME_WEIGHT) * site_cost(
+            plan, SETTINGS, forecast
+        ) + OUTCOME_WEIGHT * sum(site_cost(plan, SETTINGS, o) for o in outcomes)
         assert cost == pytest.approx(expected, abs=1e-6)
     # The hedged arbitrage plan is the cheaper one on those outcomes, the forecast's own on the
     # forecast alone.

@@ -23,10 +23,9 @@ from .optimizer import (
     SolverError,
     bounds,
     highs_options,
+    outcome_slots,
     outcome_weights,
     plan_from_solution,
-    scenario_blocks,
-    scenario_slots,
 )
 
 if TYPE_CHECKING:
@@ -66,10 +65,10 @@ def _compile(
     peak: bool,
     ramp: bool,
     flatten: bool,
-    scenarios: int,
+    outcomes: int,
     k: int,
 ) -> _Compiled:
-    # ``scenarios`` PV scenarios over the first ``k`` slots (optimizer.scenario_slots).
+    # ``outcomes`` other outcomes over the first ``k`` slots (optimizer.outcome_slots).
     import cvxpy as cp  # noqa: PLC0415 - heavy and optional: imported where the solve runs
 
     par = {
@@ -118,36 +117,33 @@ def _compile(
         - dt * par["holding"] * cp.sum(e)
         + SOC_SLACK_EUR_KWH * cp.sum(var["below"] + var["above"])
     )
-    # The grid's part, for the forecast PV and for each PV scenario over the first k slots (one
-    # battery schedule), each at its weight; beyond them the forecast's alone.
-    weights = outcome_weights(scenarios)
-
-    def grid_cost(names: dict[str, str], slots: slice) -> Any:
-        return dt * (
-            par["import_price"][slots] @ var[names["grid_import"]][slots]
-            - par["export_price"][slots] @ var[names["grid_export"]][slots]
-        ) + GRID_SLACK_EUR_KWH * dt * cp.sum(var[names["over"]][slots])
-
+    # The grid's part: the forecast's at its weight over the first k slots, and each other
+    # outcome's there (its own grid exchange around the one battery schedule, at the export price
+    # the HiGHS model gives it); beyond them the forecast's alone.
+    weights = outcome_weights(outcomes)
     head, tail = slice(0, k), slice(k, n)
+
+    def energy_cost(import_kw: Any, export_kw: Any, slots: slice, price: str) -> Any:
+        return dt * (
+            par["import_price"][slots] @ import_kw - par[price][slots] @ export_kw
+        )
+
+    cost += GRID_SLACK_EUR_KWH * dt * cp.sum(var["over"])
     if k > 0:
-        cost += weights[0] * grid_cost(scenario_blocks(0), head)
+        cost += weights[0] * energy_cost(imp[head], exp[head], head, "export_price")
     if k < n:
-        cost += grid_cost(scenario_blocks(0), tail)
-    for scenario in range(1, scenarios + 1):
-        names = scenario_blocks(scenario)
-        for block in ("grid_import", "grid_export", "curtail", "over"):
-            var[names[block]] = cp.Variable(k, nonneg=True)
-        par[f"net_load_{scenario}"] = cp.Parameter(k)
-        par[f"pv_{scenario}"] = cp.Parameter(k, nonneg=True)
-        s_imp, s_exp = var[names["grid_import"]], var[names["grid_export"]]
-        constraints += [
-            s_imp - s_exp - c[head] + d[head] - var[names["curtail"]]
-            == par[f"net_load_{scenario}"],
-            s_imp - var[names["over"]] <= grid.max_import_kw,
-            s_exp <= grid.max_export_kw,
-            var[names["curtail"]] <= par[f"pv_{scenario}"],
-        ]
-        cost += weights[scenario] * grid_cost(names, slice(0, k))
+        cost += energy_cost(imp[tail], exp[tail], tail, "export_price")
+    if outcomes:
+        par["outcome_export_price"] = cp.Parameter(n)
+    for outcome in range(1, outcomes + 1):
+        o_imp, o_exp = cp.Variable(k, nonneg=True), cp.Variable(k, nonneg=True)
+        par[f"net_load_{outcome}"] = cp.Parameter(k)
+        constraints.append(
+            o_imp - o_exp - c[head] + d[head] == par[f"net_load_{outcome}"]
+        )
+        cost += weights[outcome] * energy_cost(
+            o_imp, o_exp, head, "outcome_export_price"
+        )
     grid_power = imp - exp
     if peak:
         par["peak_price"] = cp.Parameter(nonneg=True)
@@ -184,8 +180,8 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
         obj.ramp_eur_kw > 0 and problem.slots > 1,
         obj.flatten_eur_kw > 0,
     )
-    scenarios = len(problem.pv_scenarios_kw)
-    k = scenario_slots(problem)
+    outcomes = len(problem.net_load_outcomes_kw)
+    k = outcome_slots(problem)
     key = (
         problem.slots,
         problem.slot_minutes,
@@ -194,7 +190,7 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
         peak,
         ramp,
         flatten,
-        scenarios,
+        outcomes,
         k,
     )
     with _lock:
@@ -210,12 +206,13 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
                 peak,
                 ramp,
                 flatten,
-                scenarios,
+                outcomes,
                 k,
             )
         values: dict[str, Any] = {
             "import_price": b.import_price,
             "export_price": b.export_price,
+            "outcome_export_price": b.outcome_export_price,
             "net_load": problem.load_kw - problem.pv_kw,
             "pv": problem.pv_kw,
             "charge_max": b.charge_max,
@@ -233,9 +230,8 @@ def solve_cvxpy(problem: PlanningProblem) -> Plan:
             if problem.grid_target_kw is None
             else problem.grid_target_kw,
         }
-        for scenario, pv in enumerate(problem.pv_scenarios_kw, start=1):
-            values[f"net_load_{scenario}"] = problem.load_kw[:k] - pv[:k]
-            values[f"pv_{scenario}"] = pv[:k]
+        for outcome, net_load in enumerate(problem.net_load_outcomes_kw, start=1):
+            values[f"net_load_{outcome}"] = net_load[:k]
         for name, parameter in compiled.parameters.items():
             parameter.value = values[name]
         try:

@@ -152,55 +152,94 @@ def recent_days_pv(history: FloatArray, slots_per_day: int, horizon: int) -> Flo
     )
 
 
-# How far the sunnier day lies above the forecast in the rest of the day in progress, as a share of
-# how far it lies a day ahead (sunnier_pv). Household year (2024 backtest, arbitrage): 0.5 captured
-# 0.8844 of the perfect-foresight saving (with the published PV forecast averaged in 0.8957), 0.3
-# 0.8841, 0.7 0.8833, 1 (as a day ahead) 0.8815 (0.8928), 0 0.8821.
-SUNNIER_REST_OF_TODAY = 0.5
+# Days whose departures from their usual day make a plan's other outcomes (recent_departures).
+OUTCOME_DAYS = 7
+# Hours over which a departure grows in from none: the forecast's first hours know the level of the
+# hour just past (the load's last hour, the PV's sky so far). 2024 backtest (arbitrage): 3 hours
+# captured 0.9002 of the perfect-foresight saving, 2 hours 0.9001; over March and June 3 hours
+# beat 6, and departures at full size from the first slot did worse than no departures at all.
+DEPARTURE_GROW_HOURS = 3.0
+# Share of a PV departure in the rest of the daylight in progress, whose sky so far the PV forecast
+# carries on: it has less room to turn out otherwise than a day ahead has (measured with a sunnier
+# day as the only outcome: 0.5 captured 0.8844, 0.3 0.8841, 0.7 0.8833, 1 0.8815, 0 0.8821).
+PV_DEPARTURE_REST_OF_TODAY = 0.5
 
-# A sunnier day whose PV differs from the forecast by less than this anywhere is not worth a plan's
-# time (kW; a site without PV, a week of identical days).
-_SCENARIO_SPREAD_KW = 0.01
+# Outcomes whose net load differs from the forecast's by less than this anywhere are not worth a
+# plan's time (kW; a week of identical days).
+_OUTCOME_SPREAD_KW = 0.01
 
 
-def sunnier_pv(
+def recent_departures(
     history: FloatArray,
     slots_per_day: int,
-    forecast: FloatArray,
-    days: int = PV_PROFILE_DAYS,
-) -> FloatArray | None:
-    """Return a sunnier PV than ``forecast``, from how the recent days varied; None if there is none.
+    horizon: int,
+    *,
+    days: int = OUTCOME_DAYS,
+    rest_of_today: float = 1.0,
+) -> tuple[FloatArray, ...]:
+    """Return how each of the last ``days`` days departed from their mean, over the forecast's slots.
 
-    It lies as far above the forecast as the best of the last ``days`` days at each time of day lies
-    above their (recency-weighted) mean; in the rest of the daylight in progress
-    SUNNIER_REST_OF_TODAY of that. ``history`` ends just before the forecast starts (as in
-    daily_profile). With less than two days of history, or days that hardly differ, there is none.
-    A cloudier day as well (the 0.2 quantile of the recent days) made the plans of the 2024
-    backtest no better (benchmarks/README.md).
+    ``history`` ends just before the forecast starts (as in daily_profile); slot k of a departure
+    is the day's distance from the days' mean at the time of day of forecast slot k, growing in
+    from none over the first hours (DEPARTURE_GROW_HOURS). ``rest_of_today`` scales the rest of
+    the daylight in progress (for PV, PV_DEPARTURE_REST_OF_TODAY). The most recent day comes
+    first; days without a known value are left out, and unknown values depart by nothing. With
+    less than two such days there are none.
     """
     full_days = min(days, len(history) // slots_per_day)
-    if full_days < 2:
-        return None
+    if full_days == 0:
+        return ()
     recent = history[len(history) - full_days * slots_per_day :].reshape(
         full_days, slots_per_day
     )
-    # A time of day known on no day counts as no sun (as in daily_profile).
-    best = np.nan_to_num(
-        np.max(np.where(np.isnan(recent), -np.inf, recent), axis=0), neginf=0.0
+    seen = np.isfinite(recent).any(axis=1)
+    if np.count_nonzero(seen) < 2:
+        return ()
+    kept = recent[seen]
+    known = np.isfinite(kept)
+    usual = np.nan_to_num(kept).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+    departures = np.where(known, kept - usual, 0.0)
+    lead_h = np.arange(1, horizon + 1) * (24.0 / slots_per_day)
+    grow = 1.0 - np.exp(-lead_h / DEPARTURE_GROW_HOURS)
+    if rest_of_today != 1.0:
+        grow[: _rest_of_daylight(_daylight(usual), horizon)] *= rest_of_today
+    return tuple(
+        np.asarray(np.resize(departure, horizon) * grow, dtype=np.float64)
+        for departure in departures[::-1]
     )
-    # Slot k of the forecast is at the time of day of profile slot k (see daily_profile).
-    profile = daily_profile(history, slots_per_day, slots_per_day, days, level_slots=0)
-    above = np.clip(
-        np.resize(best, len(forecast)) - np.resize(profile, len(forecast)), 0, None
+
+
+def net_load_outcomes(
+    load_kw: FloatArray,
+    pv_kw: FloatArray,
+    load_departures: Sequence[FloatArray],
+    pv_departures: Sequence[FloatArray],
+) -> tuple[FloatArray, ...]:
+    """Return the net loads (load minus PV) of the forecasts with each recent day's departures.
+
+    Day j's load departure goes with day j's PV departure (a dull day's PV with that day's load;
+    recent_departures of the same days); where one has fewer days, the others depart in the load
+    or the PV alone. Load and PV never go below 0. None where no outcome differs from the forecast.
+    """
+    forecast = load_kw - pv_kw
+    none = np.zeros(len(forecast))
+    outcomes = tuple(
+        np.clip(
+            load_kw + (load_departures[j] if j < len(load_departures) else none),
+            0,
+            None,
+        )
+        - np.clip(
+            pv_kw + (pv_departures[j] if j < len(pv_departures) else none), 0, None
+        )
+        for j in range(max(len(load_departures), len(pv_departures)))
     )
-    # The day in progress has shown its sky so far, which the forecast carries on: the rest of its
-    # light has less room to turn out sunnier than a day ahead has.
-    above[: _rest_of_daylight(_daylight(profile), len(forecast))] *= (
-        SUNNIER_REST_OF_TODAY
-    )
-    if float(above.max(initial=0.0)) < _SCENARIO_SPREAD_KW:
-        return None
-    return np.asarray(forecast + above, dtype=np.float64)
+    if all(
+        float(np.abs(outcome - forecast).max(initial=0.0)) < _OUTCOME_SPREAD_KW
+        for outcome in outcomes
+    ):
+        return ()
+    return outcomes
 
 
 # A solar forecast's share in the PV forecast beside the array's recent days (see blend_pv).

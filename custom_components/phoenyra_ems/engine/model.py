@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 
 type FloatArray = npt.NDArray[np.float64]
 
-# Weight of each PV scenario (PlanningProblem.pv_scenarios_kw) in a plan's objective; the forecast
-# weighs the rest. 2024 backtest, capture of the perfect-foresight saving without a sunnier day 0.850;
-# with it at 0.15 / 0.25: 0.868 / 0.864 (a published PV forecast averaged in: 0.885 / 0.881), and
-# with the forecasts of the load's day level and the day's sky 0.878 / 0.877 (0.891 / 0.888).
-PV_SCENARIO_WEIGHT = 0.15
+# Weight of each other outcome (PlanningProblem.net_load_outcomes_kw) in a plan's objective; the
+# forecast weighs the rest. 2024 backtest (arbitrage), the recent seven days' departures as outcomes:
+# 0.1 captured 0.9002 of the perfect-foresight saving, 0.075 0.9005, 0.125 (the forecast weighing
+# nothing) 0.8988; the sunnier day they replace, weighing 0.15, 0.8872 (benchmarks/README.md).
+OUTCOME_WEIGHT = 0.1
 
 # Prices closer than this (EUR/kWh) are equal to the control loop: see Plan._cheapest_kw.
 _TIE_EUR_KWH = 0.002
@@ -213,20 +213,21 @@ class PlanningProblem:
     # A cautious load forecast (kW per slot): a load each slot rarely exceeds. Peak shaving plans on
     # it, so that its import limit holds on a busier day than the usual one.
     load_high_kw: FloatArray | None = None
-    # Other days the PV may turn out to be (kW per slot; the integration gives forecast.sunnier_pv).
-    # The plan's one battery schedule is costed against each of them as well as the forecast, each
-    # weighing PV_SCENARIO_WEIGHT, over the plan's first optimizer.PV_SCENARIO_HOURS, so that it does
-    # not stake everything on the forecast: a battery filled from the grid before a sunnier day than
-    # forecast spills that day's PV into the grid at the export price.
-    pv_scenarios_kw: tuple[FloatArray, ...] = ()
+    # Other net loads (load minus PV, kW per slot) the site may see: the forecast with each of the
+    # recent days' departures from their usual day (forecast.net_load_outcomes). The plan's one battery
+    # schedule is costed against each of them as well as the forecast, each weighing OUTCOME_WEIGHT,
+    # over the plan's first optimizer.OUTCOME_HOURS, so that it does not stake everything on the
+    # forecast: a battery filled from the grid before a sunnier day than forecast spills that day's
+    # PV into the grid, one sold in the morning before a dull day buys it back dearer.
+    net_load_outcomes_kw: tuple[FloatArray, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject impossible values."""
         _require(self.slot_minutes > 0, "slot_minutes", "must be greater than 0")
         _require(
-            len(self.pv_scenarios_kw) * PV_SCENARIO_WEIGHT < 1,
-            "pv_scenarios_kw",
-            f"at most {math.ceil(1 / PV_SCENARIO_WEIGHT) - 1} scenarios",
+            len(self.net_load_outcomes_kw) * OUTCOME_WEIGHT < 1,
+            "net_load_outcomes_kw",
+            f"at most {math.ceil(1 / OUTCOME_WEIGHT) - 1} outcomes",
         )
         lengths = {len(self.spot_eur_kwh), len(self.load_kw), len(self.pv_kw)}
         _require(
@@ -255,16 +256,16 @@ class PlanningProblem:
             )
             if nonnegative:
                 _require(bool(np.all(series >= 0)), name, "must not be negative")
-        for scenario in self.pv_scenarios_kw:
+        for outcome in self.net_load_outcomes_kw:
             _require(
-                len(scenario) == self.slots,
-                "pv_scenarios_kw",
+                len(outcome) == self.slots,
+                "net_load_outcomes_kw",
                 "needs one value per slot",
             )
             _require(
-                bool(np.all(np.isfinite(scenario))) and bool(np.all(scenario >= 0)),
-                "pv_scenarios_kw",
-                "must be numbers >= 0",
+                bool(np.all(np.isfinite(outcome))),
+                "net_load_outcomes_kw",
+                "must be numbers",
             )
         _require(bool(np.isfinite(self.soc_pct)), "soc_pct", "is not a number")
         _require(0 <= self.soc_pct <= 100, "soc_pct", "must be between 0 and 100")

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from .model import PV_SCENARIO_WEIGHT, FloatArray, Plan, PlanningProblem
+from .model import OUTCOME_WEIGHT, FloatArray, Plan, PlanningProblem
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -86,6 +86,9 @@ class Bounds:
     initial_kept_kwh: float
     keep: float
     terminal_value: float
+    # What the other outcomes' surplus earns (PlanningProblem.net_load_outcomes_kw): the export price,
+    # but never below 0, as a surplus at a negative price would be curtailed rather than exported.
+    outcome_export_price: FloatArray
 
 
 def terminal_value_eur_kwh(problem: PlanningProblem) -> float:
@@ -118,15 +121,17 @@ def bounds(problem: PlanningProblem) -> Bounds:
         )
     value = problem.terminal_value_eur_kwh
     import_price = problem.tariff.import_price(problem.spot_eur_kwh)
+    # The meter sees the net flow: importing and exporting at once earns nothing, even where export
+    # pays more than import costs (negative retail prices, an export floor). Capping the export
+    # price at the import price keeps the program from pretending otherwise.
+    export_price = np.minimum(
+        problem.tariff.export_price(problem.spot_eur_kwh), import_price
+    )
     keep = 1.0 - bat.self_discharge_per_h * problem.slot_hours
     return Bounds(
         import_price=import_price,
-        # The meter sees the net flow: importing and exporting at once earns nothing, even where
-        # export pays more than import costs (negative retail prices, an export floor). Capping the
-        # export price at the import price keeps the program from pretending otherwise.
-        export_price=np.minimum(
-            problem.tariff.export_price(problem.spot_eur_kwh), import_price
-        ),
+        export_price=export_price,
+        outcome_export_price=np.minimum(np.maximum(export_price, 0.0), import_price),
         charge_max=charge_max,
         discharge_max=discharge_max,
         initial_kept_kwh=keep * bat.capacity_kwh * problem.soc_pct / 100,
@@ -137,8 +142,9 @@ def bounds(problem: PlanningProblem) -> Bounds:
 
 @dataclass(frozen=True, slots=True)
 class LinearProgram:
-    """A linear program in HiGHS's column-wise form: min cost.x, row_lower <= A x <= row_upper."""
+    """A linear program in HiGHS's column-wise form: min offset + cost.x, row_lower <= A x <= row_upper."""
 
+    offset: float
     cost: FloatArray
     col_lower: FloatArray
     col_upper: FloatArray
@@ -165,66 +171,94 @@ class _Shape:
     peak: bool
     ramp: bool
     flatten: bool
-    # PV scenarios besides the forecast (PlanningProblem.pv_scenarios_kw), over the first slots.
-    scenarios: int = 0
-    scenario_slots: int = 0
+    # Other outcomes besides the forecast (PlanningProblem.net_load_outcomes_kw), over the first slots.
+    outcomes: int = 0
+    outcome_slots: int = 0
 
 
-# PV scenarios cover a plan's first two days (the longest plan the integration makes); beyond them the
-# forecast stands alone: over a whole week they made a 672-slot plan 2.3 times slower (88 against 38 ms
-# from scratch), for days a re-plan will know better.
-PV_SCENARIO_HOURS = 48
+# The other outcomes cover a plan's first two days (the longest plan the integration makes); beyond
+# them the forecast stands alone: over a whole week a sunnier day as an outcome made a 672-slot plan
+# 2.3 times slower (88 against 38 ms from scratch), for days a re-plan will know better.
+OUTCOME_HOURS = 48
 
 
-def scenario_slots(problem: PlanningProblem) -> int:
-    """Return how many of the problem's first slots its PV scenarios cover (0 without any)."""
-    if not problem.pv_scenarios_kw:
+def outcome_slots(problem: PlanningProblem) -> int:
+    """Return how many of the problem's first slots its other outcomes cover (0 without any)."""
+    if not problem.net_load_outcomes_kw:
         return 0
-    return min(problem.slots, round(PV_SCENARIO_HOURS / problem.slot_hours))
+    return min(problem.slots, round(OUTCOME_HOURS / problem.slot_hours))
 
 
-def scenario_blocks(scenario: int) -> dict[str, str]:
-    """Return the names of a PV scenario's own per-slot blocks, by the forecast's names.
+def outcome_weights(outcomes: int) -> list[float]:
+    """Return the weight of the forecast and of each of ``outcomes`` other outcomes, in that order."""
+    return [1 - outcomes * OUTCOME_WEIGHT, *[OUTCOME_WEIGHT] * outcomes]
 
-    Scenario 0 is the forecast itself, 1 and on PlanningProblem.pv_scenarios_kw. The battery
-    schedule is one for all of them; what the grid and the curtailment do differs.
+
+def net_load_outcomes(problem: PlanningProblem) -> list[tuple[float, FloatArray]]:
+    """Return each net load the plan is costed against with its weight: the forecast's first.
+
+    Beyond the slots the other outcomes cover (outcome_slots) each is the forecast's.
     """
-    return {
-        name: name if scenario == 0 else f"{name}_{scenario}"
-        for name in (
-            "grid_import",
-            "grid_export",
-            "curtail",
-            "over",
-            "balance",
-            "limit",
-        )
-    }
-
-
-def outcome_weights(scenarios: int) -> list[float]:
-    """Return the weight of the forecast and of each of ``scenarios`` PV scenarios, in that order."""
-    return [1 - scenarios * PV_SCENARIO_WEIGHT, *[PV_SCENARIO_WEIGHT] * scenarios]
-
-
-def pv_outcomes(problem: PlanningProblem) -> list[tuple[float, FloatArray]]:
-    """Return each PV outcome the plan is costed against with its weight: the forecast first.
-
-    Beyond the slots the scenarios cover (scenario_slots) each outcome is the forecast.
-    """
-    covered = scenario_slots(problem)
+    forecast = problem.load_kw - problem.pv_kw
+    covered = outcome_slots(problem)
     return list(
         zip(
-            outcome_weights(len(problem.pv_scenarios_kw)),
+            outcome_weights(len(problem.net_load_outcomes_kw)),
             (
-                problem.pv_kw,
+                forecast,
                 *(
-                    np.concatenate([pv[:covered], problem.pv_kw[covered:]])
-                    for pv in problem.pv_scenarios_kw
+                    np.concatenate([outcome[:covered], forecast[covered:]])
+                    for outcome in problem.net_load_outcomes_kw
                 ),
             ),
             strict=True,
         )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _OutcomePieces:
+    """The other outcomes' grid cost as pieces of the battery's net charging q = c - d, per slot.
+
+    Outcome s imports q + net load_s when that is positive and exports the rest, so the weighted sum
+    of their costs is convex and piecewise linear in q, kinked at each q = -net load_s. q is laid
+    out as ``first`` - below + pieces + above: ``below`` runs down from the lowest kink (every
+    outcome exporting), each piece between two neighbouring kinks (``widths``), ``above`` up from
+    the highest (every outcome importing). ``costs`` (below, pieces, above; EUR per kW over the
+    slot) rise from piece to piece, so the program fills them in order; ``offset`` is the cost at
+    the lowest kinks, which no decision changes.
+    """
+
+    first: FloatArray
+    widths: FloatArray
+    costs: FloatArray
+    offset: float
+
+
+def _outcome_pieces(problem: PlanningProblem, b: Bounds, k: int) -> _OutcomePieces:
+    """Lay out the other outcomes' cost over the first ``k`` slots (see _OutcomePieces)."""
+    dt = problem.slot_hours
+    kinks = np.sort(-np.array([o[:k] for o in problem.net_load_outcomes_kw]), axis=0)
+    count = len(kinks)
+    importing = np.arange(count + 1)[:, np.newaxis]
+    # Slopes of the cost in q below the lowest kink, between kinks and above the highest.
+    slopes = (
+        OUTCOME_WEIGHT
+        * dt
+        * (
+            importing * b.import_price[:k]
+            + (count - importing) * b.outcome_export_price[:k]
+        )
+    )
+    costs = slopes.copy()
+    # "below" grows as q falls.
+    costs[0] = -slopes[0]
+    at_first = OUTCOME_WEIGHT * dt * b.outcome_export_price[:k] * (kinks[0] - kinks)
+    return _OutcomePieces(
+        first=kinks[0],
+        widths=np.diff(kinks, axis=0),
+        costs=costs,
+        offset=float(at_first.sum()),
     )
 
 
@@ -331,25 +365,18 @@ def _structure(shape: _Shape) -> _Structure:
     limit = lp.constraints("limit", n)
     lp.coefficients(limit, imp, 1.0)
     lp.coefficients(limit, over, -1.0)
-    k = shape.scenario_slots
-    for scenario in range(1, shape.scenarios + 1):
-        names = scenario_blocks(scenario)
-        s_imp = lp.variables(names["grid_import"], k)
-        s_exp = lp.variables(names["grid_export"], k)
-        s_curt = lp.variables(names["curtail"], k)
-        s_over = lp.variables(names["over"], k)
-        rows = lp.constraints(names["balance"], k)
-        for cols, sign in (
-            (s_imp, 1.0),
-            (s_exp, -1.0),
-            (c[:k], -1.0),
-            (d[:k], 1.0),
-            (s_curt, -1.0),
-        ):
-            lp.coefficients(rows, cols, sign)
-        rows = lp.constraints(names["limit"], k)
-        lp.coefficients(rows, s_imp, 1.0)
-        lp.coefficients(rows, s_over, -1.0)
+    if shape.outcomes:
+        # The other outcomes' cost, laid out over pieces of the battery's net charging
+        # (_OutcomePieces): one row and a column per outcome and slot, where a copy of the grid's
+        # columns and rows for each outcome would take two of each.
+        k = shape.outcome_slots
+        rows = lp.constraints("outcomes", k)
+        lp.coefficients(rows, c[:k], 1.0)
+        lp.coefficients(rows, d[:k], -1.0)
+        lp.coefficients(rows, lp.variables("outcome_below", k), 1.0)
+        for piece in range(1, shape.outcomes):
+            lp.coefficients(rows, lp.variables(f"outcome_piece_{piece}", k), -1.0)
+        lp.coefficients(rows, lp.variables("outcome_above", k), -1.0)
 
     if shape.peak:
         peak = lp.variables("peak", 1)
@@ -392,8 +419,8 @@ def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
             peak=obj.peak_eur_kw > 0,
             ramp=obj.ramp_eur_kw > 0 and n > 1,
             flatten=obj.flatten_eur_kw > 0,
-            scenarios=len(problem.pv_scenarios_kw),
-            scenario_slots=scenario_slots(problem),
+            outcomes=len(problem.net_load_outcomes_kw),
+            outcome_slots=outcome_slots(problem),
         )
     )
     inf = np.inf
@@ -420,29 +447,30 @@ def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
     for name, sign in (("energy", 1.0), ("above", 1.0), ("below", -1.0)):
         cost[s.columns[name].stop - 1] -= sign * b.terminal_value
         cost[s.columns[name]] -= sign * dt * obj.holding_eur_kwh_h
-    # The grid's part, for the forecast PV and for each scenario over the slots it covers, each at
-    # its weight; beyond them the forecast's alone.
-    k = scenario_slots(problem)
-    weights = outcome_weights(len(problem.pv_scenarios_kw))
-    for scenario, pv in enumerate((problem.pv_kw, *problem.pv_scenarios_kw)):
-        names = scenario_blocks(scenario)
-        if scenario == 0:
-            weight: Any = np.where(np.arange(n) < k, weights[0], 1.0)
-            covered = slice(0, n)
-        else:
-            weight, covered = weights[scenario], slice(0, k)
-        variables(names["grid_import"], weight * dt * b.import_price[covered], 0, inf)
-        variables(
-            names["grid_export"],
-            -weight * dt * b.export_price[covered],
-            0,
-            problem.grid.max_export_kw,
-        )
-        variables(names["curtail"], 0, 0, pv[covered])
-        variables(names["over"], weight * GRID_SLACK_EUR_KWH * dt, 0, inf)
-        net_load = problem.load_kw[covered] - pv[covered]
-        constraints(names["balance"], net_load, net_load)
-        constraints(names["limit"], -inf, problem.grid.max_import_kw)
+    # The grid's part: the forecast's at its weight where the other outcomes cover the slots, and
+    # theirs (_OutcomePieces); beyond them the forecast's alone.
+    k = outcome_slots(problem)
+    weight = np.where(
+        np.arange(n) < k, outcome_weights(len(problem.net_load_outcomes_kw))[0], 1.0
+    )
+    variables("grid_import", weight * dt * b.import_price, 0, inf)
+    variables(
+        "grid_export", -weight * dt * b.export_price, 0, problem.grid.max_export_kw
+    )
+    variables("curtail", 0, 0, problem.pv_kw)
+    variables("over", GRID_SLACK_EUR_KWH * dt, 0, inf)
+    net_load = problem.load_kw - problem.pv_kw
+    constraints("balance", net_load, net_load)
+    constraints("limit", -inf, problem.grid.max_import_kw)
+    offset = 0.0
+    if k:
+        pieces = _outcome_pieces(problem, b, k)
+        offset = pieces.offset
+        constraints("outcomes", pieces.first, pieces.first)
+        variables("outcome_below", pieces.costs[0], 0, inf)
+        for piece, width in enumerate(pieces.widths, start=1):
+            variables(f"outcome_piece_{piece}", pieces.costs[piece], 0, width)
+        variables("outcome_above", pieces.costs[-1], 0, inf)
     constraints("storage", 0, 0)
     row_lower[s.rows["storage"].start] = row_upper[s.rows["storage"].start] = (
         b.initial_kept_kwh
@@ -463,6 +491,7 @@ def build_lp(problem: PlanningProblem, b: Bounds) -> LinearProgram:
         variables("flatten_below", obj.flatten_eur_kw * dt, 0, inf)
         constraints("flatten", target, target)
     return LinearProgram(
+        offset=offset,
         cost=cost,
         col_lower=lower,
         col_upper=upper,
@@ -555,7 +584,7 @@ def pass_model(solver: Any, lp: LinearProgram) -> Any:
         len(lp.a_value),
         int(highspy.MatrixFormat.kColwise),
         int(highspy.ObjSense.kMinimize),
-        0.0,
+        lp.offset,
         lp.cost,
         lp.col_lower,
         lp.col_upper,

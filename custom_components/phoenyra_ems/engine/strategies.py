@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .model import FloatArray, Objective, Plan, PlanningProblem, Strategy
-from .optimizer import pv_outcomes, solve_highs
+from .optimizer import net_load_outcomes, solve_highs
 
 type Solver = Callable[[PlanningProblem], Plan]
 
@@ -150,8 +150,9 @@ def preset(
                 peak_floor_kw=max(settings.peak_reached_kw, allowed_peak),
             )
             target = moving_average(net_load, settings.smoothing_window_slots)
-    # Peak shaving's and load balancing's plans shape the grid power of the forecast day; the PV
-    # scenarios hedge energy trades (PlanningProblem.pv_scenarios_kw) and would only make them slower.
+    # Peak shaving's and load balancing's plans shape the grid power of the forecast day; the other
+    # outcomes hedge energy trades (PlanningProblem.net_load_outcomes_kw) and would only make them
+    # slower.
     shapes_grid = strategy in (Strategy.PEAK_SHAVING, Strategy.LOAD_BALANCING)
     # One replace: each validates every series of the problem again.
     return replace(
@@ -160,7 +161,7 @@ def preset(
         objective=objective,
         grid_target_kw=target,
         load_kw=load_kw,
-        pv_scenarios_kw=() if shapes_grid else problem.pv_scenarios_kw,
+        net_load_outcomes_kw=() if shapes_grid else problem.net_load_outcomes_kw,
     )
 
 
@@ -235,9 +236,9 @@ def expected_site_cost(
 ) -> float:
     """Return the plan's site_cost over the problem's outcomes at their weights, in EUR.
 
-    The forecast and the PV scenarios (pv_outcomes), as the plans weighed them: a plan hedged
-    against a sunnier day is not judged on the forecast alone, and one planned without the
-    scenarios (peak shaving, load balancing) is judged on them all the same.
+    The forecast and the other outcomes (net_load_outcomes), as the plans weighed them: a plan
+    hedged against the recent days' departures is not judged on the forecast alone, and one planned
+    without them (peak shaving, load balancing) is judged on them all the same.
 
     A demand charge bills the month's highest import, which a busier day than the usual one sets:
     where the problem has a cautious load, the plan's peak is taken on it instead of on the median
@@ -248,7 +249,7 @@ def expected_site_cost(
     energy (the commercial site's 1.2 times), it costs 12 EUR a year more than that weight
     (benchmarks/README.md).
     """
-    outcomes = pv_outcomes(problem)
+    outcomes = net_load_outcomes(problem)
     cautious_load_kw = (
         problem.load_high_kw if settings.demand_charge_eur_kw > 0 else None
     )
@@ -259,8 +260,8 @@ def expected_site_cost(
         else replace(settings, demand_charge_eur_kw=0.0)
     )
     cost = sum(
-        weight * site_cost(plan, outcome_settings, problem.load_kw - pv)
-        for weight, pv in outcomes
+        weight * site_cost(plan, outcome_settings, net_load)
+        for weight, net_load in outcomes
     )
     if cautious_load_kw is None:
         return cost

@@ -23,8 +23,10 @@ subject to, for every slot, with s = e + above - below,
 
 V, the value of energy left at the end, keeps the plan from emptying the battery merely because
 the horizon ends; h, a reward per kWh held per hour too small to outweigh any price, breaks ties
-towards storing early and releasing late. The cvxpy engine (cvxpy_engine.py) states the same model
-with cvxpy.
+towards storing early and releasing late. With other outcomes (PlanningProblem.net_load_outcomes_kw)
+the forecast's energy cost weighs less over the slots they cover, and each outcome's own grid exchange
+around the one battery schedule is costed at its weight (_OutcomePieces: as pieces of the battery's
+net charging, one row a slot). The cvxpy engine (cvxpy_engine.py) states the same model with cvxpy.
 """
 
 from __future__ import annotations
@@ -749,7 +751,7 @@ def _at_bounds(
     return np.where(status == _BASIC, _BASIC, bound).astype(np.int8)
 
 
-# Both engines give HiGHS these options.
+# Both engines give HiGHS these options; HiGHS's engine continues a warm start with them.
 HIGHS_OPTIONS: dict[str, float | int | str] = {
     # Tighter than HiGHS's default 1e-7: with that, plans whose objective is mostly smoothing terms
     # differed between the engines by more than 1e-6 EUR.
@@ -757,30 +759,29 @@ HIGHS_OPTIONS: dict[str, float | int | str] = {
     "dual_feasibility_tolerance": 1e-9,
     # A plan's program is small and has little to presolve away; primal simplex without presolve
     # solved the benchmark's 192-slot programs 1.3 to 2 times faster than the defaults (dual
-    # simplex after presolve), to the same objective. It also continues best from a warm start.
+    # simplex after presolve), to the same objective. It also continues best from a warm start
+    # (at 672 slots 4.66 ms against dual simplex's 5.48).
     "presolve": "off",
     "simplex_strategy": 4,
 }
-# Programs longer than this many slots (two weeks of quarter-hours), solved from scratch, take the
-# defaults instead: there dual simplex after presolve was faster for every strategy (arbitrage 132
-# against 80 ms at 1344 slots, 474 against 170 ms at 2688, a year's perfect-foresight plan 82
-# against 6 s). At 672 slots neither was reliably faster (37 against 41 ms on one set of problems,
-# 48 against 38 ms on the latency benchmark's); at 480 primal simplex won for three strategies of four.
+# From scratch dual simplex, still without presolve: with the recent days' outcomes (a row and
+# seven piece columns a slot) it solved the latency benchmark's programs in 10.93 against 14.84 ms
+# at 192 slots and 28.59 against 47.35 ms at 672, automatic mode in 45 against 54 and 191 against
+# 273 ms.
+COLD_OPTIONS: dict[str, float | int | str] = {**HIGHS_OPTIONS, "simplex_strategy": 1}
+# Programs longer than this many slots (two weeks of quarter-hours), solved from scratch, take
+# presolve as well: there dual simplex after presolve was faster for every strategy than primal
+# simplex without (arbitrage 132 against 80 ms at 1344 slots, 474 against 170 ms at 2688, a year's
+# perfect-foresight plan 82 against 6 s). At 672 slots presolve cost time (39.97 against 28.59 ms).
 LONG_PROGRAM_SLOTS = 1344
-LONG_PROGRAM_OPTIONS: dict[str, float | int | str] = {
-    **HIGHS_OPTIONS,
-    "presolve": "on",
-    "simplex_strategy": 1,
-}
+LONG_PROGRAM_OPTIONS: dict[str, float | int | str] = {**COLD_OPTIONS, "presolve": "on"}
 
 
 def highs_options(slots: int, warm: bool = False) -> dict[str, float | int | str]:
     """Return the HiGHS options for a program of ``slots`` slots, started from a basis or not."""
-    return (
-        LONG_PROGRAM_OPTIONS
-        if slots > LONG_PROGRAM_SLOTS and not warm
-        else HIGHS_OPTIONS
-    )
+    if warm:
+        return HIGHS_OPTIONS
+    return LONG_PROGRAM_OPTIONS if slots > LONG_PROGRAM_SLOTS else COLD_OPTIONS
 
 
 @contextmanager

@@ -497,13 +497,16 @@ def test_no_departures_without_two_known_days() -> None:
     day = np.array([0.0, 2.0, 4.0, 2.0])
     assert recent_departures(day, 4, 8) == ()
     assert recent_departures(np.zeros(0), 4, 8) == ()
-    # A day unknown throughout is left out; an unknown value departs by nothing.
+    # An unknown value departs by nothing, a day unknown throughout too (keeping its place, so
+    # that the load's and the PV's departures of one day go together); the mean is the known days'.
     gaps = np.concatenate([np.full(4, np.nan), day, day * 2])
     gaps[6] = np.nan
     departures = recent_departures(gaps, 4, 4, days=3)
-    assert len(departures) == 2
+    assert len(departures) == 3
     assert departures[0][2] == 0
     assert departures[0][1] == pytest.approx((4.0 - 3.0) * grown(4, 4)[1])
+    assert departures[2] == pytest.approx(np.zeros(4))
+    assert recent_departures(np.concatenate([np.full(8, np.nan), day]), 4, 4) == ()
 
 
 def test_outcomes_pair_each_days_load_and_pv() -> None:

@@ -183,8 +183,9 @@ def recent_departures(
     is the day's distance from the days' mean at the time of day of forecast slot k, growing in
     from none over the first hours (DEPARTURE_GROW_HOURS). ``rest_of_today`` scales the rest of
     the daylight in progress (for PV, PV_DEPARTURE_REST_OF_TODAY). The most recent day comes
-    first; days without a known value are left out, and unknown values depart by nothing. With
-    less than two such days there are none.
+    first; unknown values depart by nothing (a day unknown throughout keeps its place, so that the
+    load's and the PV's departures of the same day go together). With less than two days known at
+    all there are none.
     """
     full_days = min(days, len(history) // slots_per_day)
     if full_days == 0:
@@ -192,13 +193,11 @@ def recent_departures(
     recent = history[len(history) - full_days * slots_per_day :].reshape(
         full_days, slots_per_day
     )
-    seen = np.isfinite(recent).any(axis=1)
-    if np.count_nonzero(seen) < 2:
+    known = np.isfinite(recent)
+    if np.count_nonzero(known.any(axis=1)) < 2:
         return ()
-    kept = recent[seen]
-    known = np.isfinite(kept)
-    usual = np.nan_to_num(kept).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
-    departures = np.where(known, kept - usual, 0.0)
+    usual = np.nan_to_num(recent).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+    departures = np.where(known, recent - usual, 0.0)
     lead_h = np.arange(1, horizon + 1) * (24.0 / slots_per_day)
     grow = 1.0 - np.exp(-lead_h / DEPARTURE_GROW_HOURS)
     if rest_of_today != 1.0:

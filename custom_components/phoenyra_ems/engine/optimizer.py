@@ -369,8 +369,8 @@ def _structure(shape: _Shape) -> _Structure:
     lp.coefficients(limit, over, -1.0)
     if shape.outcomes:
         # The other outcomes' cost, laid out over pieces of the battery's net charging
-        # (_OutcomePieces): one row and a column per outcome and slot, where a copy of the grid's
-        # columns and rows for each outcome would take two of each.
+        # (_OutcomePieces): a row a slot and one column more than there are outcomes, where a copy
+        # of the grid's exchange for each outcome would take a row and two columns per outcome.
         k = shape.outcome_slots
         rows = lp.constraints("outcomes", k)
         lp.coefficients(rows, c[:k], 1.0)

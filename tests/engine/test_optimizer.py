@@ -18,8 +18,8 @@ from custom_components.phoenyra_ems.engine.model import (
     Tariff,
 )
 from custom_components.phoenyra_ems.engine.optimizer import (
-    net_load_outcomes,
     solve_highs,
+    weighted_net_loads,
 )
 from custom_components.phoenyra_ems.engine.simulator import SiteSeries
 
@@ -432,7 +432,7 @@ def expected_cost_eur(plan: Plan, p: PlanningProblem) -> float:
     import_price = p.tariff.import_price(p.spot_eur_kwh)
     export_price = np.minimum(p.tariff.export_price(p.spot_eur_kwh), import_price)
     total = 0.0
-    for weight, net_load in net_load_outcomes(p):
+    for weight, net_load in weighted_net_loads(p):
         grid = net_load - plan.battery_kw
         energy = import_price * np.clip(grid, 0, None) - export_price * np.clip(
             -grid, 0, None
@@ -528,7 +528,7 @@ def test_outcomes_cover_the_first_two_days() -> None:
     )
     plan = solve_highs(three)
     assert plan.objective_eur == pytest.approx(expected_cost_eur(plan, three), abs=1e-6)
-    (_, forecast), (_, sunnier) = net_load_outcomes(three)
+    (_, forecast), (_, sunnier) = weighted_net_loads(three)
     assert sunnier[:48] == pytest.approx(three.net_load_outcomes_kw[0][:48])
     assert sunnier[48:] == pytest.approx(forecast[48:])
 

@@ -196,7 +196,7 @@ def outcome_weights(outcomes: int) -> list[float]:
     return [1 - outcomes * OUTCOME_WEIGHT, *[OUTCOME_WEIGHT] * outcomes]
 
 
-def net_load_outcomes(problem: PlanningProblem) -> list[tuple[float, FloatArray]]:
+def weighted_net_loads(problem: PlanningProblem) -> list[tuple[float, FloatArray]]:
     """Return each net load the plan is costed against with its weight: the forecast's first.
 
     Beyond the slots the other outcomes cover (outcome_slots) each is the forecast's.

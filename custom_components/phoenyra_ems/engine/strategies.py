@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .model import FloatArray, Objective, Plan, PlanningProblem, Strategy
-from .optimizer import net_load_outcomes, solve_highs
+from .optimizer import solve_highs, weighted_net_loads
 
 type Solver = Callable[[PlanningProblem], Plan]
 
@@ -236,7 +236,7 @@ def expected_site_cost(
 ) -> float:
     """Return the plan's site_cost over the problem's outcomes at their weights, in EUR.
 
-    The forecast and the other outcomes (net_load_outcomes), as the plans weighed them: a plan
+    The forecast and the other outcomes (weighted_net_loads), as the plans weighed them: a plan
     hedged against the recent days' departures is not judged on the forecast alone, and one planned
     without them (peak shaving, load balancing) is judged on them all the same.
 
@@ -249,7 +249,7 @@ def expected_site_cost(
     energy (the commercial site's 1.2 times), it costs 12 EUR a year more than that weight
     (benchmarks/README.md).
     """
-    outcomes = net_load_outcomes(problem)
+    outcomes = weighted_net_loads(problem)
     cautious_load_kw = (
         problem.load_high_kw if settings.demand_charge_eur_kw > 0 else None
     )

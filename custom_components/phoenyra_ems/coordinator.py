@@ -454,9 +454,6 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 settings = replace(settings, peak_held_kw=held or 0.0)
             pv = await self.forecaster.async_pv(start, slots, slot_minutes)
             self.forecast_sources = {"load": load.source, "pv": pv.source}
-            self.pv_outcomes_kw = tuple(
-                np.clip(pv.values + departure, 0, None) for departure in pv.departures
-            )
             # CPU work (a profile over weeks of prices): off the event loop.
             spot, price_is_forecast = await self.hass.async_add_executor_job(
                 partial(
@@ -484,6 +481,10 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
                 tariff=self.site.tariff,
             )
             self.problem, self.price_is_forecast = problem, price_is_forecast
+            # Kept with the problem they belong to (the report lays them onto its slots).
+            self.pv_outcomes_kw = tuple(
+                np.clip(pv.values + departure, 0, None) for departure in pv.departures
+            )
             if self.strategy_choice == STRATEGY_AUTO:
                 active = self.data.plan.strategy if self.data is not None else None
                 job = partial(select, problem, settings, active, self.solver)

@@ -17,8 +17,9 @@ type FloatArray = npt.NDArray[np.float64]
 
 # Weight of each other outcome (PlanningProblem.net_load_outcomes_kw) in a plan's objective; the
 # forecast weighs the rest. 2024 backtest (arbitrage), the recent seven days' departures as outcomes:
-# 0.1 captured 0.9002 of the perfect-foresight saving, 0.075 0.9005, 0.125 (the forecast weighing
-# nothing) 0.8988; the sunnier day they replace, weighing 0.15, 0.8872 (benchmarks/README.md).
+# 0.1 captured 0.9008 of the perfect-foresight saving (0.9002 as prototyped), 0.075 0.9005 and 0.125
+# (the forecast weighing nothing) 0.8988 as prototyped; the sunnier day they replace, weighing 0.15,
+# 0.8872 (benchmarks/README.md).
 OUTCOME_WEIGHT = 0.1
 
 # Prices closer than this (EUR/kWh) are equal to the control loop: see Plan._cheapest_kw.

@@ -75,7 +75,7 @@ from .const import (
 from .device import DeviceError, device_config, device_link
 from .engine.control import Fallback, fresh_values, measurement, self_consumption_kw
 from .engine.cvxpy_engine import cvxpy_available, solve_cvxpy
-from .engine.forecast import net_load_outcomes
+from .engine.forecast import departed, net_load_outcomes
 from .engine.horizon import plan_end, prices_known_until
 from .engine.model import (
     Battery,
@@ -482,9 +482,7 @@ class EmsCoordinator(DataUpdateCoordinator[Selection]):
             )
             self.problem, self.price_is_forecast = problem, price_is_forecast
             # Kept with the problem they belong to (the report lays them onto its slots).
-            self.pv_outcomes_kw = tuple(
-                np.clip(pv.values + departure, 0, None) for departure in pv.departures
-            )
+            self.pv_outcomes_kw = departed(pv.values, pv.departures)
             if self.strategy_choice == STRATEGY_AUTO:
                 active = self.data.plan.strategy if self.data is not None else None
                 job = partial(select, problem, settings, active, self.solver)

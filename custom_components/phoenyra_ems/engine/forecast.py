@@ -208,6 +208,13 @@ def recent_departures(
     )
 
 
+def departed(
+    forecast_kw: FloatArray, departures: Sequence[FloatArray]
+) -> tuple[FloatArray, ...]:
+    """Return the forecast moved by each of the recent days' departures, never below 0."""
+    return tuple(np.clip(forecast_kw + departure, 0, None) for departure in departures)
+
+
 def net_load_outcomes(
     load_kw: FloatArray,
     pv_kw: FloatArray,
@@ -218,21 +225,14 @@ def net_load_outcomes(
 
     Day j's load departure goes with day j's PV departure (a dull day's PV with that day's load;
     recent_departures of the same days); where one has fewer days, the others depart in the load
-    or the PV alone. Load and PV never go below 0. None where no outcome differs from the forecast.
+    or the PV alone. Load and PV never go below 0 (departed). None where no outcome differs from
+    the forecast.
     """
     forecast = load_kw - pv_kw
-    none = np.zeros(len(forecast))
-    outcomes = tuple(
-        np.clip(
-            load_kw + (load_departures[j] if j < len(load_departures) else none),
-            0,
-            None,
-        )
-        - np.clip(
-            pv_kw + (pv_departures[j] if j < len(pv_departures) else none), 0, None
-        )
-        for j in range(max(len(load_departures), len(pv_departures)))
-    )
+    days = max(len(load_departures), len(pv_departures))
+    loads = departed(load_kw, load_departures) + (load_kw,) * days
+    pvs = departed(pv_kw, pv_departures) + (pv_kw,) * days
+    outcomes = tuple(loads[j] - pvs[j] for j in range(days))
     if all(
         float(np.abs(outcome - forecast).max(initial=0.0)) < _OUTCOME_SPREAD_KW
         for outcome in outcomes
